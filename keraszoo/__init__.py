@@ -1,0 +1,7 @@
+"""keraszoo: a Keras 3 / TensorFlow zoo of continuous and discrete variational autoencoders."""
+
+__version__ = "0.1.0"
+
+from keraszoo.models import GaussianVAE, available_models, build_model, get_model_class  # noqa: E402
+
+__all__ = ["GaussianVAE", "__version__", "available_models", "build_model", "get_model_class"]

@@ -1,0 +1,278 @@
+"""The base VAE: encoder → q_φ(z|x) → z → decoder → p_θ(x|z), trained with `model.fit`.
+
+A family (Gaussian, and later discrete families) subclasses `VAE` and supplies four hooks:
+`num_posterior_params`, `posterior`, `prior` and `sample_posterior`, plus `encode_outputs`
+for its `encode` endpoint. Everything else lives here once: the ELBO and its terms, the
+Keras training integration, the importance-weighted likelihood estimate, sampling and the
+serving endpoints.
+
+Training integration (STACK.md): the objective is registered with `add_loss`, which Keras
+scales by 1/num_replicas under tf.distribute, so gradients summed across replicas are the
+gradients of the global-batch mean. Metrics are `keras.metrics.Mean` trackers, which
+all-reduce across replicas.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from keraszoo._checks import check_one_of, check_positive
+from keraszoo.distributions import KL_ESTIMATORS, analytic_kl, get_likelihood, monte_carlo_kl
+from keraszoo.layers import build_decoder, build_encoder, normalize_backbone
+from keraszoo.losses import combine_log_mean_exp
+from keraszoo.random import as_seed
+
+tfd = tfp.distributions
+
+METRIC_NAMES = ("neg_elbo", "recon_nll", "kl")
+
+
+class VAE(keras.Model):
+    """Base class of every zoo VAE.
+
+    Args:
+        data_shape: shape of one example, e.g. `(28, 28, 1)`.
+        latent_dim: number of latent dimensions.
+        encoder: backbone spec for the encoder (`"mlp"`, `"conv"` or a dict, see
+            `keraszoo.layers.backbones`).
+        decoder: backbone spec for the decoder; defaults to the encoder's, mirrored.
+        likelihood: `"bernoulli"` (binary x, logits), `"gaussian"`, `"l2"` or
+            `"continuous_bernoulli"`, or a dict such as `{"name": "gaussian", "scale": 0.1}`.
+        kl: how the KL term is estimated: `"analytic"`, `"monte_carlo"`, or a family-specific
+            regularizer (the Gaussian's `"param_l2"`).
+        validate_inputs: check every batch for NaN/Inf and, for a binary likelihood, for
+            values outside {0, 1}; a bad batch raises `InvalidArgumentError` with the reason.
+        seed: integer seed of the model's noise stream (`None`: random).
+
+    Call arguments:
+        x: a batch of examples, shape `(batch,) + data_shape`, float in [0, 1].
+        training: unused by the maths; the ELBO is stochastic in training and evaluation.
+
+    Returns (from `call`):
+        A dict of per-example tensors: `neg_elbo`, `recon_nll` (−log p(x|z)), `kl`, and the
+        decoder `outputs` and latent `z` of the sample used.
+    """
+
+    registry_name = ""
+    kl_choices: tuple[str, ...] = ("analytic", "monte_carlo")
+
+    def __init__(
+        self,
+        data_shape,
+        latent_dim: int = 50,
+        encoder=None,
+        decoder=None,
+        likelihood="bernoulli",
+        kl: str = "analytic",
+        validate_inputs: bool = True,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.data_shape = tuple(int(d) for d in data_shape)
+        for d in self.data_shape:
+            check_positive("data_shape", d, integer=True)
+        check_positive("latent_dim", latent_dim, integer=True)
+        check_one_of("kl", kl, self.kl_choices)
+        self.latent_dim = latent_dim
+        self.encoder_spec = normalize_backbone(encoder)
+        self.decoder_spec = normalize_backbone(decoder if decoder is not None else self.encoder_spec)
+        self.likelihood = get_likelihood(likelihood)
+        self.kl = kl
+        self.validate_inputs = bool(validate_inputs)
+        self.seed = seed
+        self.encoder = build_encoder(self.encoder_spec, self.data_shape, self.num_posterior_params())
+        self.decoder = build_decoder(self.decoder_spec, latent_dim, self.data_shape)
+        self.seed_generator = keras.random.SeedGenerator(seed, name="noise")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
+        self.build((None,) + self.data_shape)
+
+    def build(self, input_shape):
+        # Sub-networks are Sequential models with Input layers: already built.
+        self.built = True
+
+    # ------------------------------------------------------------------ family hooks
+    def num_posterior_params(self) -> int:
+        """Size of the encoder output that parameterises q(z|x)."""
+        raise NotImplementedError
+
+    def posterior(self, params: tf.Tensor) -> tfd.Distribution:
+        """q(z|x) from the encoder output, one event of `latent_dim` per example."""
+        raise NotImplementedError
+
+    def prior(self) -> tfd.Distribution:
+        """p(z), built in `call` so that learnable priors keep learning (STACK.md)."""
+        raise NotImplementedError
+
+    def sample_posterior(self, q: tfd.Distribution, params: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """One reparameterized sample z ~ q per example, replica-aware (keraszoo.random)."""
+        raise NotImplementedError
+
+    def posterior_mode(self, q: tfd.Distribution, params: tf.Tensor) -> tf.Tensor:
+        """A deterministic code for x (used by `reconstruct`)."""
+        return q.mode()
+
+    def encode_outputs(self, q: tfd.Distribution, params: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The named outputs of the `encode` endpoint."""
+        raise NotImplementedError
+
+    def kl_terms(self, q, p, z, params) -> tuple[tf.Tensor, tf.Tensor]:
+        """(true KL reported in the ELBO, regularizer used in the training objective)."""
+        kl = analytic_kl(q, p) if self.kl == "analytic" else monte_carlo_kl(q, p, z)
+        return kl, kl
+
+    # ------------------------------------------------------------------ the model
+    def _event_ndims(self) -> int:
+        return len(self.data_shape)
+
+    def likelihood_distribution(self, outputs: tf.Tensor) -> tfd.Distribution:
+        return self.likelihood.distribution(outputs, self._event_ndims())
+
+    def forward(self, x: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        """ELBO terms for a batch with an explicit stateless seed (the `elbo` endpoint)."""
+        x = tf.cast(x, self.compute_dtype)
+        if self.validate_inputs:
+            x = self.likelihood.validate(x)
+        params = self.encoder(x)
+        q = self.posterior(params)
+        z = self.sample_posterior(q, params, as_seed(seed))
+        outputs = self.decoder(z)
+        recon_nll = -self.likelihood_distribution(outputs).log_prob(x)
+        kl, regularizer = self.kl_terms(q, self.prior(), z, params)
+        return {
+            "neg_elbo": recon_nll + kl,
+            "recon_nll": recon_nll,
+            "kl": kl,
+            "objective": recon_nll + regularizer,
+            "outputs": outputs,
+            "z": z,
+        }
+
+    def call(self, x, training=False):
+        terms = self.forward(x, self.seed_generator.next())
+        self.add_loss(tf.reduce_mean(terms.pop("objective")))
+        return terms
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        for name, tracker in self.trackers.items():
+            tracker.update_state(y_pred[name])
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    # ------------------------------------------------------------------ public API
+    def _check_batch(self, x, argument="x"):
+        x = tf.convert_to_tensor(x, self.compute_dtype)
+        if tuple(x.shape[1:]) != self.data_shape:
+            raise ValueError(
+                f"Expected `{argument}` of shape (batch,) + {self.data_shape}. "
+                f"Received: {argument}.shape={tuple(x.shape)}"
+            )
+        return x
+
+    def encode(self, x) -> dict[str, tf.Tensor]:
+        """Posterior parameters of q(z|x) for a batch (family-specific names)."""
+        x = self._check_batch(x)
+        params = self.encoder(x)
+        return self.encode_outputs(self.posterior(params), params)
+
+    def decode(self, z) -> tf.Tensor:
+        """E[x | z]: pixel means (probabilities for Bernoulli) for a batch of codes."""
+        z = tf.convert_to_tensor(z, self.compute_dtype)
+        if z.shape.rank != 2 or z.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"Expected `z` of shape (batch, {self.latent_dim}). Received: z.shape={tuple(z.shape)}"
+            )
+        return self.likelihood.mean(self.decoder(z))
+
+    def reconstruct(self, x) -> tf.Tensor:
+        """E[x | z = mode of q(z|x)]: the deterministic reconstruction."""
+        x = self._check_batch(x)
+        params = self.encoder(x)
+        return self.decode(self.posterior_mode(self.posterior(params), params))
+
+    def sample(self, n: int, seed=0) -> dict[str, tf.Tensor]:
+        """`n` draws z ~ p(z) and their decoded means; the same seed gives the same samples."""
+        z = self.prior().sample(n, seed=as_seed(seed))
+        return {"z": z, "x_mean": self.decode(z)}
+
+    def elbo(self, x, seed=0) -> dict[str, tf.Tensor]:
+        """Per-example ELBO and its terms with a stateless seed."""
+        terms = self.forward(self._check_batch(x), seed)
+        return {"elbo": -terms["neg_elbo"], "reconstruction_log_prob": -terms["recon_nll"], "kl": terms["kl"]}
+
+    @tf.function(reduce_retracing=True)
+    def _iw_chunk(self, x, num_samples, seed):
+        """logsumexp over `num_samples` importance weights log p(x,z) − log q(z|x)."""
+        q = self.posterior(self.encoder(x))
+        z = q.sample(num_samples, seed=seed)  # [k, batch, latent]
+        flat = tf.reshape(z, [-1, self.latent_dim])
+        outputs = self.decoder(flat)
+        outputs = tf.reshape(outputs, tf.concat([tf.shape(z)[:2], self.data_shape], axis=0))
+        log_px = self.likelihood_distribution(outputs).log_prob(x)
+        log_w = log_px + self.prior().log_prob(z) - q.log_prob(z)
+        return tf.reduce_logsumexp(log_w, axis=0)
+
+    def log_likelihood(self, x, num_samples: int = 5000, chunk_size: int | None = None, seed=0) -> tf.Tensor:
+        """Importance-weighted estimate L_k of log p(x) per example (Burda et al. 2016).
+
+        Args:
+            x: a batch of examples.
+            num_samples: k; L_1 is the ELBO and L_k increases towards log p(x) with k.
+            chunk_size: samples evaluated at once; bounds memory to about
+                chunk_size × batch decoder outputs. Default: about 2^16 decoder rows.
+            seed: integer seed; chunk i uses the stateless seed (seed, i).
+
+        Returns:
+            A tensor of shape (batch,) in nats.
+        """
+        check_positive("num_samples", num_samples, integer=True)
+        x = self._check_batch(x)
+        if self.validate_inputs:
+            x = self.likelihood.validate(x)
+        if chunk_size is None:
+            chunk_size = max(1, min(num_samples, 65536 // max(1, int(x.shape[0]))))
+        check_positive("chunk_size", chunk_size, integer=True)
+        chunks = []
+        for i, start in enumerate(range(0, num_samples, chunk_size)):
+            k = min(chunk_size, num_samples - start)
+            chunks.append(self._iw_chunk(x, tf.constant(k), tf.constant([int(seed), i], tf.int32)))
+        return combine_log_mean_exp(chunks, num_samples)
+
+    # ------------------------------------------------------------------ serving
+    def serving_endpoints(self) -> dict:
+        """name → (function, input signature) for `keraszoo.export`. Inputs and outputs are named."""
+        x_spec = tf.TensorSpec((None,) + self.data_shape, tf.float32, name="x")
+        seed_spec = tf.TensorSpec([], tf.int32, name="seed")
+        return {
+            "serving_default": (lambda x: {"x_mean": self.reconstruct(x)}, [x_spec]),
+            "encode": (self.encode, [x_spec]),
+            "decode": (
+                lambda z: {"x_mean": self.decode(z)},
+                [tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")],
+            ),
+            "sample": (self.sample, [tf.TensorSpec([], tf.int32, name="n"), seed_spec]),
+            "elbo": (self.elbo, [x_spec, seed_spec]),
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            data_shape=list(self.data_shape),
+            latent_dim=self.latent_dim,
+            encoder=self.encoder_spec,
+            decoder=self.decoder_spec,
+            likelihood=self.likelihood.get_config(),
+            kl=self.kl,
+            validate_inputs=self.validate_inputs,
+            seed=self.seed,
+        )
+        return config
+
+
+def nats_to_bits_per_dim(nats: float, data_shape) -> float:
+    """Converts nats per example to bits per dimension."""
+    return float(nats) / (math.prod(data_shape) * np.log(2.0))
