@@ -1,0 +1,214 @@
+"""Datasets as tf.data pipelines of float32 images in [0, 1], shape (height, width, channels).
+
+Sources, by name:
+    digits           scikit-learn's 8×8 handwritten digits (shipped with scikit-learn: works
+                     offline right after install). Fixed splits train/validation/test of
+                     1297/250/250 images (permutation with seed 0).
+    binarized_mnist  TFDS, the static binarization of Larochelle & Murray (2011), 28×28×1.
+    mnist, fashion_mnist
+                     TFDS, grayscale 28×28×1; validation = the last 10 000 training images.
+    cifar10          TFDS, 32×32×3; validation = the last 5 000 training images.
+    npz              a local .npz with arrays `train`, `valid`, `test` of shape (n, H, W) or
+                     (n, H, W, C), values in {0, 1} or uint8 0..255 (the layout of
+                     shared/data/binarized_mnist.npz); pass `path=`.
+
+Binarization (`make_pipeline(binarize=...)`):
+    "none"     keep intensities;
+    "static"   one Bernoulli draw per image, fixed by (seed, index) — the same every epoch;
+    "dynamic"  a fresh Bernoulli draw every time an image is seen (Salakhutdinov & Murray).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from keraszoo._checks import check_one_of, check_positive
+
+SPLITS = ("train", "validation", "test")
+BINARIZE = ("none", "static", "dynamic")
+_TFDS = {
+    # name: (tfds name, {split: tfds split}, binary)
+    "binarized_mnist": ("binarized_mnist", {"train": "train", "validation": "validation", "test": "test"}, True),
+    "mnist": ("mnist", {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"}, False),
+    "fashion_mnist": (
+        "fashion_mnist",
+        {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"},
+        False,
+    ),
+    "cifar10": ("cifar10", {"train": "train[:45000]", "validation": "train[45000:]", "test": "test"}, False),
+}
+DATASETS = ("digits", "npz", *_TFDS)
+
+
+class DatasetUnavailableError(RuntimeError):
+    """A dataset cannot be read here (not prepared and no network); the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """An unbatched dataset of images plus what a model needs to know about it."""
+
+    dataset: tf.data.Dataset
+    data_shape: tuple[int, ...]
+    binary: bool
+    num_examples: int | None
+
+
+def load_split(
+    name: str,
+    split: str,
+    *,
+    data_dir: str | None = None,
+    download: bool = True,
+    path: str | None = None,
+) -> Split:
+    """Loads one split of a dataset by name (see the module docstring).
+
+    Args:
+        name: one of `DATASETS`.
+        split: "train", "validation" or "test".
+        data_dir: TFDS data directory (prepared datasets are read from here).
+        download: let TFDS download and prepare a missing dataset.
+        path: the .npz file, for name="npz".
+
+    Raises:
+        ValueError: unknown name or split, or a malformed .npz.
+        DatasetUnavailableError: a TFDS dataset that is not prepared and cannot be downloaded.
+    """
+    check_one_of("dataset", name, DATASETS)
+    check_one_of("split", split, SPLITS)
+    if name == "digits":
+        return _from_array(_digits_split(split) / 16.0, binary=False)
+    if name == "npz":
+        return _npz_split(path, split)
+    return _tfds_split(name, split, data_dir, download)
+
+
+def _digits_split(split):
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images.astype(np.float32)  # (1797, 8, 8), values 0..16
+    order = np.random.default_rng(0).permutation(len(images))
+    bounds = {"train": (0, 1297), "validation": (1297, 1547), "test": (1547, 1797)}[split]
+    return images[order[bounds[0] : bounds[1]]][..., None]
+
+
+def _from_array(images: np.ndarray, binary: bool) -> Split:
+    images = np.asarray(images, np.float32)
+    return Split(tf.data.Dataset.from_tensor_slices(images), tuple(images.shape[1:]), binary, len(images))
+
+
+def _npz_split(path, split):
+    if not path:
+        raise ValueError("Dataset 'npz' needs `path` (the .npz file). Received: path=None")
+    if not os.path.exists(path):
+        raise ValueError(f"No such .npz file. Received: path={path!r}")
+    key = {"validation": "valid"}.get(split, split)
+    with np.load(path) as data:
+        if key not in data:
+            raise ValueError(f"The .npz file {path!r} has no array {key!r}; it has {sorted(data.files)}.")
+        images = data[key]
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4:
+        raise ValueError(f"Expected arrays of shape (n, H, W) or (n, H, W, C) in {path!r}. Received: {images.shape}")
+    binary = bool(np.isin(images, (0, 1)).all())
+    if not binary:
+        images = images.astype(np.float32) / 255.0
+    return _from_array(images, binary)
+
+
+def _tfds_split(name, split, data_dir, download):
+    import tensorflow_datasets as tfds
+
+    tfds_name, splits, binary = _TFDS[name]
+    try:
+        ds, info = tfds.load(
+            tfds_name, split=splits[split], data_dir=data_dir, download=download, with_info=True
+        )
+    except Exception as err:  # noqa: BLE001 - TFDS raises anything from AssertionError to OSError
+        raise DatasetUnavailableError(_unavailable_message(name, data_dir, download, err)) from None
+    shape = tuple(info.features["image"].shape)
+    try:
+        num = info.splits[splits[split]].num_examples
+    except KeyError:  # tfds.testing.mock_data leaves the split metadata empty
+        num = None
+    if binary:  # stored as uint8 {0, 1}; `> 0` is exact there (and binary under mock_data too)
+        ds = ds.map(lambda ex: tf.cast(ex["image"] > 0, tf.float32), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(lambda ex: tf.cast(ex["image"], tf.float32) / 255.0, num_parallel_calls=tf.data.AUTOTUNE)
+    return Split(ds, shape, binary, num)
+
+
+def _unavailable_message(name, data_dir, download, err):
+    reason = f"{type(err).__name__}: {str(err).splitlines()[0][:300]}" if str(err) else type(err).__name__
+    how = (
+        "the download failed (is there a network?)"
+        if download
+        else "it is not prepared there and download=False"
+    )
+    return (
+        f"Dataset {name!r} cannot be loaded from data_dir={data_dir!r}: {how}. ({reason})\n"
+        "What to do instead:\n"
+        f"  - on a machine with a network, run `python -c \"import tensorflow_datasets as tfds; "
+        f"tfds.load('{_TFDS[name][0]}', data_dir='DIR')\"` and pass --data-dir DIR;\n"
+        "  - or use a local file: --dataset npz --data-file PATH.npz (arrays train/valid/test);\n"
+        "  - or use the embedded dataset: --dataset digits (works offline)."
+    )
+
+
+def make_pipeline(
+    split: Split,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    binarize: str = "none",
+    seed: int = 0,
+    drop_remainder: bool = False,
+    cache: bool = True,
+) -> tf.data.Dataset:
+    """Shuffle, binarize, batch by the *global* batch size and prefetch.
+
+    Args:
+        split: from `load_split`.
+        batch_size: global batch size (tf.distribute splits it across replicas).
+        shuffle: reshuffle every epoch (training).
+        binarize: "none", "static" or "dynamic" (see module docstring). Ignored for data
+            that is already binary.
+        seed: seed of the shuffle and of the binarization noise.
+        drop_remainder: drop the last partial batch (training: every replica gets an
+            equal share).
+        cache: cache decoded images in memory.
+    """
+    check_positive("batch_size", batch_size, integer=True)
+    check_one_of("binarize", binarize, BINARIZE)
+    ds = split.dataset
+    if binarize == "static" and not split.binary:
+        ds = ds.enumerate().map(
+            lambda i, x: _bernoulli(x, tf.stack([tf.cast(seed, tf.int64), i])), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(min(split.num_examples or 10_000, 10_000), seed=seed, reshuffle_each_iteration=True)
+    if binarize == "dynamic" and not split.binary:
+        noise_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip(ds, noise_seeds).map(
+            lambda x, s: _bernoulli(x, tf.stack([s, tf.constant(seed, tf.int64)])),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def _bernoulli(x, seed):
+    return tf.cast(tf.random.stateless_uniform(tf.shape(x), seed=seed) < x, tf.float32)
+
+
+def as_numpy(split: Split, limit: int | None = None) -> np.ndarray:
+    """The images of a split as one array (for pictures and small evaluations)."""
+    ds = split.dataset if limit is None else split.dataset.take(limit)
+    return np.stack(list(ds.as_numpy_iterator()))
