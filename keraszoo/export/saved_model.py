@@ -1,0 +1,110 @@
+"""SavedModel exports for TF Serving: named signatures, versioned, written atomically.
+
+Layout (what TF Serving's `--model_base_path` expects):
+
+    <base_dir>/<model_name>/<version>/saved_model.pb
+                                      variables/
+                                      keraszoo_manifest.json
+
+Every signature takes named inputs with a `None` batch dimension (where there is a batch)
+and returns a dict, so requests and responses have stable names. Random endpoints
+(`sample`, `elbo`) take an integer `seed` and use stateless sampling: the same seed gives
+the same result in Keras and in the server. The graph holds only core TensorFlow ops; the
+export loads with TensorFlow alone.
+
+The version directory is written under a temporary name next to its final place and then
+renamed, so a reader never sees a half-written version, and an existing version is never
+overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+
+import keraszoo
+
+MANIFEST = "keraszoo_manifest.json"
+
+
+class ExportExistsError(FileExistsError):
+    """The requested export version already exists; versions are never overwritten."""
+
+
+def list_versions(base_dir: str, model_name: str) -> list[int]:
+    """Integer versions already exported under `<base_dir>/<model_name>`."""
+    root = os.path.join(base_dir, model_name)
+    if not os.path.isdir(root):
+        return []
+    return sorted(int(d) for d in os.listdir(root) if d.isdigit())
+
+
+def export_model(
+    model,
+    base_dir: str,
+    model_name: str | None = None,
+    version: int | None = None,
+    metadata: dict | None = None,
+) -> str:
+    """Exports `model`'s serving endpoints as `<base_dir>/<model_name>/<version>`.
+
+    Args:
+        model: a zoo model (anything with `serving_endpoints()` and `get_config()`).
+        base_dir: the model base directory (e.g. `exports/`).
+        model_name: folder name; defaults to the model's registry name.
+        version: integer version; default: one more than the newest existing version.
+        metadata: extra JSON-serializable facts for the manifest (metrics, dataset, ...).
+
+    Returns:
+        The path of the new version directory.
+
+    Raises:
+        ExportExistsError: `version` already exists.
+        ValueError: `version` is not a positive integer.
+    """
+    model_name = model_name or model.registry_name
+    existing = list_versions(base_dir, model_name)
+    if version is None:
+        version = (existing[-1] + 1) if existing else 1
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"Expected `version` to be a positive integer. Received: version={version!r}")
+    root = os.path.join(base_dir, model_name)
+    final = os.path.join(root, str(version))
+    if os.path.exists(final):
+        raise ExportExistsError(
+            f"Export version {version} of {model_name!r} already exists at {final!r}; "
+            "exports are never overwritten. Pass another `version` (or none for the next one)."
+        )
+    os.makedirs(root, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=root)
+    try:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        endpoints = model.serving_endpoints()
+        for name, (fn, signature) in endpoints.items():
+            archive.add_endpoint(name=name, fn=fn, input_signature=signature)
+        archive.write_out(tmp, verbose=False)
+        manifest = {
+            "keraszoo_version": keraszoo.__version__,
+            "model": model.registry_name,
+            "model_name": model_name,
+            "version": version,
+            "config": model.get_config(),
+            "signatures": {
+                name: [spec.name for spec in signature] for name, (_, signature) in endpoints.items()
+            },
+            **(metadata or {}),
+        }
+        with open(os.path.join(tmp, MANIFEST), "w") as f:
+            json.dump(manifest, f, indent=2, default=str)
+        if os.path.exists(final):  # lost a race with another writer
+            raise ExportExistsError(f"Export version {version} appeared at {final!r} while writing.")
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

@@ -1,0 +1,81 @@
+"""The training configuration: what a recipe returns and `train_and_evaluate` consumes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from keraszoo._checks import check_one_of, check_positive
+from keraszoo.data import BINARIZE, DATASETS
+from keraszoo.models import available_models
+
+STRATEGIES = ("mirrored", "default")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a run needs. Recipes return one (see `recipes/`).
+
+    Attributes:
+        model: registry name of the zoo model, e.g. "gaussian_vae".
+        model_config: keyword arguments of the model (latent_dim, encoder, likelihood, ...);
+            `data_shape` is filled in from the dataset.
+        dataset: one of `keraszoo.data.DATASETS`; `data_dir`, `download`, `data_file` as in
+            `keraszoo.data.load_split`.
+        binarize: "none", "static" or "dynamic" for non-binary data.
+        batch_size: global batch size, split across replicas.
+        epochs, learning_rate: Adam on the global-batch mean objective.
+        strategy: "mirrored" (MirroredStrategy over `devices`, default: all visible GPUs, or
+            the CPU) or "default" (no distribution).
+        jit_compile: XLA for the train step (Keras's "auto" silently disables it on CPU and
+            under strategies, so it is explicit here).
+        steps_per_execution: train steps per tf.function call.
+        eval_num_samples: k of the importance-weighted NLL estimate on the test split.
+        eval_batch_size, eval_max_examples: test-set evaluation batch and cap (None: all).
+        export_dir, export_name: where the SavedModel goes (None: no export).
+        pictures: write PNGs (samples, reconstructions, curves) and TensorBoard images.
+    """
+
+    model: str = "gaussian_vae"
+    model_config: dict = dataclasses.field(default_factory=dict)
+    dataset: str = "digits"
+    data_dir: str | None = None
+    download: bool = True
+    data_file: str | None = None
+    binarize: str = "dynamic"
+    batch_size: int = 100
+    epochs: int = 10
+    learning_rate: float = 1e-3
+    strategy: str = "mirrored"
+    devices: list[str] | None = None
+    jit_compile: bool = False
+    steps_per_execution: int = 1
+    seed: int = 0
+    eval_num_samples: int = 1000
+    eval_batch_size: int = 100
+    eval_max_examples: int | None = None
+    export_dir: str | None = "exports"
+    export_name: str | None = None
+    pictures: bool = True
+
+    def __post_init__(self):
+        check_one_of("model", self.model, available_models())
+        check_one_of("dataset", self.dataset, DATASETS)
+        check_one_of("binarize", self.binarize, BINARIZE)
+        check_one_of("strategy", self.strategy, STRATEGIES)
+        for name in ("batch_size", "epochs", "steps_per_execution", "eval_num_samples", "eval_batch_size"):
+            check_positive(name, getattr(self, name), integer=True)
+        check_positive("learning_rate", self.learning_rate)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - fields
+        if unknown:
+            raise ValueError(f"Unknown config keys {sorted(unknown)}; expected a subset of {sorted(fields)}.")
+        return cls(**values)
+
+    def replace(self, **changes) -> TrainConfig:
+        return TrainConfig.from_dict({**dataclasses.asdict(self), **changes})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,159 @@
+"""`train_and_evaluate(config, workdir)`: data → fit under tf.distribute → evaluate → pictures → export.
+
+The work directory holds everything a run writes, and running again on the same directory
+resumes from the last completed epoch:
+
+    <workdir>/backup/          BackupAndRestore checkpoint (model, optimizer, epoch; kept)
+    <workdir>/history.csv      per-epoch metrics (appended across restarts)
+    <workdir>/tensorboard/     scalars per epoch, sample and reconstruction images
+    <workdir>/model.keras      the trained model
+    <workdir>/pictures/        samples.png, reconstructions.png, curves.png
+    <workdir>/results.json     config, test metrics, export path
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keraszoo import viz
+from keraszoo.data import as_numpy, load_split, make_pipeline
+from keraszoo.export import export_model
+from keraszoo.models import build_model
+from keraszoo.training.config import TrainConfig
+from keraszoo.training.evaluation import evaluate_bounds, to_float_dict
+
+
+def make_strategy(config: TrainConfig) -> tf.distribute.Strategy:
+    if config.strategy == "default":
+        return tf.distribute.get_strategy()
+    devices = config.devices
+    if devices is None:
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or ["/cpu:0"]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def build_and_compile(config: TrainConfig, data_shape, strategy) -> keras.Model:
+    """Builds the zoo model and its optimizer inside `strategy.scope()`."""
+    with strategy.scope():
+        model = build_model(config.model, data_shape=data_shape, seed=config.seed, **config.model_config)
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate),
+            jit_compile=config.jit_compile,
+            steps_per_execution=config.steps_per_execution,
+        )
+    return model
+
+
+def _load(config: TrainConfig, split: str):
+    return load_split(
+        config.dataset, split, data_dir=config.data_dir, download=config.download, path=config.data_file
+    )
+
+
+def _check_data_fits_likelihood(config, model, split):
+    if model.likelihood.binary_data and not split.binary and config.binarize == "none":
+        raise ValueError(
+            f"The {model.likelihood.name!r} likelihood needs binary data, but dataset "
+            f"{config.dataset!r} has intensities and binarize='none'. Choose binarize='static' "
+            "or 'dynamic', or a likelihood for intensities ('gaussian', 'continuous_bernoulli')."
+        )
+
+
+def train_and_evaluate(config: TrainConfig | dict, workdir: str, callbacks=(), verbose: int = 1) -> dict:
+    """Trains `config.model` on `config.dataset`, evaluates on the test split, exports.
+
+    Args:
+        config: a `TrainConfig` (or its dict form).
+        workdir: the run directory; an existing one is resumed from its last epoch.
+        callbacks: extra Keras callbacks for `fit`.
+        verbose: Keras verbosity (progress bars).
+
+    Returns:
+        The results dict also written to `<workdir>/results.json`.
+    """
+    if isinstance(config, dict):
+        config = TrainConfig.from_dict(config)
+    os.makedirs(workdir, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    strategy = make_strategy(config)
+
+    train_split, val_split, test_split = (_load(config, s) for s in ("train", "validation", "test"))
+    pipeline = dict(binarize=config.binarize, seed=config.seed)
+    train_ds = make_pipeline(train_split, config.batch_size, shuffle=True, drop_remainder=True, **pipeline)
+    val_ds = make_pipeline(val_split, config.batch_size, **{**pipeline, "binarize": _eval_binarize(config)})
+    test_split_ds = test_split.dataset
+    if config.eval_max_examples:
+        test_split_ds = test_split_ds.take(config.eval_max_examples)
+    test_ds = make_pipeline(
+        type(test_split)(test_split_ds, test_split.data_shape, test_split.binary, config.eval_max_examples),
+        config.eval_batch_size,
+        binarize=_eval_binarize(config),
+        seed=config.seed + 1,
+    )
+
+    model = build_and_compile(config, train_split.data_shape, strategy)
+    _check_data_fits_likelihood(config, model, train_split)
+
+    history_csv = os.path.join(workdir, "history.csv")
+    fit_callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"), delete_checkpoint=False),
+        keras.callbacks.CSVLogger(history_csv, append=True),
+        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
+        *callbacks,
+    ]
+    start = time.perf_counter()
+    # The pipeline shuffles; `shuffle=False` only stops Keras warning that it cannot.
+    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=fit_callbacks, verbose=verbose, shuffle=False)
+    train_seconds = time.perf_counter() - start
+    model.save(os.path.join(workdir, "model.keras"))
+
+    if verbose:
+        print(f"Evaluating on the test split (importance-weighted NLL, k={config.eval_num_samples}) ...")
+    metrics = evaluate_bounds(model, test_ds, config.eval_num_samples, seed=config.seed, verbose=verbose)
+    results = {
+        "config": config.to_dict(),
+        "test": to_float_dict(metrics),
+        "train_seconds_this_run": train_seconds,
+        "num_replicas": strategy.num_replicas_in_sync,
+        "workdir": os.path.abspath(workdir),
+    }
+    if config.pictures:
+        results["pictures"] = write_pictures(model, test_split, history_csv, workdir, config.seed)
+    if config.export_dir:
+        results["export"] = export_model(
+            model,
+            config.export_dir,
+            config.export_name,
+            metadata={"dataset": config.dataset, "epochs": config.epochs, "test": results["test"]},
+        )
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2, default=str)
+    return results
+
+
+def _eval_binarize(config):
+    # Evaluation data is binarized once and identically every time (static), never resampled.
+    return "static" if config.binarize != "none" else "none"
+
+
+def write_pictures(model, test_split, history_csv, workdir, seed) -> dict:
+    """Samples, reconstructions and curves as PNGs, and the images in TensorBoard."""
+    out = os.path.join(workdir, "pictures")
+    factor = max(1, 64 // model.data_shape[0])
+    samples = model.sample(64, seed=seed)["x_mean"].numpy()
+    inputs = as_numpy(test_split, limit=32)
+    recons = model.reconstruct(inputs).numpy()
+    grids = {"samples": viz.image_grid(samples, ncols=8), "reconstructions": viz.pairs_grid(inputs, recons)}
+    paths = {name: viz.save_png(os.path.join(out, f"{name}.png"), viz.upscale(g, factor)) for name, g in grids.items()}
+    paths["curves"] = viz.plot_history(history_csv, os.path.join(out, "curves.png"))
+    with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard", "images")).as_default():
+        for name, grid in grids.items():
+            tf.summary.image(name, grid[None].astype(np.float32) / 255.0, step=0)
+    return paths

@@ -1,0 +1,68 @@
+"""Pictures: image grids (samples, reconstructions) and training curves, as PNG and TensorBoard."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+import numpy as np
+
+
+def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np.ndarray:
+    """Tiles a batch (n, H, W, C) of images in [0, 1] into one uint8 image (rows, cols, C)."""
+    images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
+    n, h, w, c = images.shape
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    grid = np.ones(((h + pad) * nrows + pad, (w + pad) * ncols + pad, c), np.float32)
+    for i, image in enumerate(images):
+        r, k = divmod(i, ncols)
+        grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + k * (w + pad) : pad + k * (w + pad) + w] = image
+    return (grid * 255).round().astype(np.uint8)
+
+
+def upscale(image: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour enlargement, so 8×8 digits are visible."""
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+def save_png(path: str, image: np.ndarray) -> str:
+    from PIL import Image
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+    return path
+
+
+def pairs_grid(inputs: np.ndarray, reconstructions: np.ndarray, ncols: int = 8) -> np.ndarray:
+    """Inputs and their reconstructions in alternating rows."""
+    rows = []
+    for start in range(0, len(inputs), ncols):
+        rows += [inputs[start : start + ncols], reconstructions[start : start + ncols]]
+    return image_grid(np.concatenate(rows), ncols=ncols)
+
+
+def plot_history(csv_path: str, png_path: str, metrics=("neg_elbo", "recon_nll", "kl")) -> str:
+    """Training curves (train and validation) from a Keras CSVLogger file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.2))
+    for ax, name in zip(np.atleast_1d(axes), metrics, strict=True):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            if rows and prefix + name in rows[0]:
+                ax.plot(epochs, [float(r[prefix + name]) for r in rows], style, label=prefix + name or name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("nats per example")
+        ax.set_title(name)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return png_path

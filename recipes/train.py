@@ -1,0 +1,74 @@
+"""Command line: train a recipe, evaluate, export, write pictures.
+
+    python -m recipes.train gaussian_vae_digits --workdir runs/demo
+    python -m recipes.train gaussian_vae_mnist --data-file shared/data/binarized_mnist.npz --epochs 5
+    python -m recipes.train --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from recipes import available_recipes, get_config
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m recipes.train", description=__doc__.split("\n")[1])
+    parser.add_argument("recipe", nargs="?", help=f"one of {available_recipes()}")
+    parser.add_argument("--list", action="store_true", help="list the recipes and exit")
+    parser.add_argument("--workdir", default=None, help="run directory (resumed if it exists); default runs/<recipe>")
+    parser.add_argument("--smoke", action="store_true", help="the recipe's small, fast variant")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--dataset")
+    parser.add_argument("--data-dir", help="TFDS data directory with the prepared dataset")
+    parser.add_argument("--data-file", help="local .npz with arrays train/valid/test (sets --dataset npz)")
+    parser.add_argument("--no-download", action="store_true", help="never try to download a TFDS dataset")
+    parser.add_argument("--export-dir", help="SavedModel base directory (default exports/)")
+    parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA")
+    parser.add_argument("--eval-num-samples", type=int, help="k of the importance-weighted NLL")
+    parser.add_argument("--seed", type=int)
+    args = parser.parse_args(argv)
+    if args.list or not args.recipe:
+        print("\n".join(available_recipes()))
+        return 0
+
+    from keraszoo.data import DatasetUnavailableError
+    from keraszoo.training import TrainConfig, train_and_evaluate
+
+    try:
+        config = TrainConfig.from_dict(get_config(args.recipe, smoke=args.smoke))
+        changes = {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "dataset": "npz" if args.data_file else args.dataset,
+            "data_dir": args.data_dir,
+            "data_file": args.data_file,
+            "export_dir": args.export_dir,
+            "eval_num_samples": args.eval_num_samples,
+            "seed": args.seed,
+            "jit_compile": args.jit_compile or None,
+        }
+        if args.no_download:
+            changes["download"] = False
+        config = config.replace(**{k: v for k, v in changes.items() if v is not None})
+        if args.no_export:
+            config = config.replace(export_dir=None)
+        results = train_and_evaluate(config, args.workdir or f"runs/{args.recipe}")
+    except (ValueError, DatasetUnavailableError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: results[k] for k in ("test", "workdir") if k in results}, indent=2))
+    for name, path in results.get("pictures", {}).items():
+        print(f"{name:>16}: {path}")
+    if "export" in results:
+        print(f"{'export':>16}: {results['export']}")
+    print(f"{'tensorboard':>16}: tensorboard --logdir {results['workdir']}/tensorboard")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
