@@ -1,0 +1,37 @@
+"""Test set-up: two logical CPU devices stand in for two accelerators (tf.distribute tests).
+
+This must run before TensorFlow initialises its devices, hence at conftest import.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+
+SHARED_NPZ = os.environ.get(
+    "KERASZOO_BINARIZED_MNIST",
+    os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "binarized_mnist.npz"),
+)
+
+
+@pytest.fixture
+def binary_batch():
+    return (np.random.default_rng(0).random((16, 8, 8, 1)) > 0.5).astype("float32")
+
+
+def small_vae_config(**overrides):
+    config = dict(
+        data_shape=(8, 8, 1),
+        latent_dim=4,
+        encoder={"name": "mlp", "hidden_units": [32]},
+        likelihood="bernoulli",
+        seed=1,
+    )
+    config.update(overrides)
+    return config

@@ -1,0 +1,175 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import stats
+
+from keraszoo import GaussianVAE, build_model
+from keraszoo.models import available_models
+from tests.conftest import small_vae_config
+
+
+def _dataset(x, batch=8):
+    return tf.data.Dataset.from_tensor_slices(x).batch(batch)
+
+
+def test_call_returns_per_example_terms(binary_batch):
+    model = GaussianVAE(**small_vae_config())
+    out = model(binary_batch)
+    for name in ("neg_elbo", "recon_nll", "kl"):
+        assert out[name].shape == (16,)
+    np.testing.assert_allclose(out["neg_elbo"], out["recon_nll"] + out["kl"], rtol=1e-6)
+    assert out["z"].shape == (16, 4) and out["outputs"].shape == (16, 8, 8, 1)
+
+
+def test_public_api_shapes_and_seeded_sampling(binary_batch):
+    model = GaussianVAE(**small_vae_config())
+    enc = model.encode(binary_batch)
+    assert enc["mean"].shape == (16, 4) and enc["log_scale"].shape == (16, 4)
+    assert model.decode(np.zeros((3, 4))).shape == (3, 8, 8, 1)
+    recon = model.reconstruct(binary_batch).numpy()
+    assert recon.shape == binary_batch.shape and (0 <= recon).all() and (recon <= 1).all()
+    a, b, c = (model.sample(5, seed=s)["x_mean"].numpy() for s in (7, 7, 8))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_registry_and_clear_errors():
+    assert "gaussian_vae" in available_models()
+    assert isinstance(build_model("gaussian_vae", **small_vae_config()), GaussianVAE)
+    with pytest.raises(ValueError, match="Received: model='nope'"):
+        build_model("nope")
+    with pytest.raises(ValueError, match="Received: latent_dim=-1"):
+        GaussianVAE(**small_vae_config(latent_dim=-1))
+    with pytest.raises(ValueError, match="Received: kl='exact'"):
+        GaussianVAE(**small_vae_config(kl="exact"))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        GaussianVAE(**small_vae_config(data_shape=(7, 7, 1), encoder="conv"))
+    model = GaussianVAE(**small_vae_config())
+    with pytest.raises(ValueError, match=r"Received: x.shape=\(2, 9\)"):
+        model.encode(np.zeros((2, 9), "float32"))
+    with pytest.raises(ValueError, match=r"Received: z.shape=\(2, 5\)"):
+        model.decode(np.zeros((2, 5), "float32"))
+
+
+def test_config_and_keras_file_round_trip(tmp_path, binary_batch):
+    model = GaussianVAE(**small_vae_config(encoder="conv", likelihood={"name": "gaussian", "scale": 0.5}))
+    restored = GaussianVAE.from_config(model.get_config())
+    assert restored.get_config() == model.get_config()
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_allclose(loaded.reconstruct(binary_batch), model.reconstruct(binary_batch), atol=1e-6)
+    np.testing.assert_allclose(loaded.elbo(binary_batch, 3)["elbo"], model.elbo(binary_batch, 3)["elbo"], atol=1e-5)
+
+
+def test_fit_changes_weights_and_evaluate_does_not(binary_batch):
+    model = GaussianVAE(**small_vae_config())
+    model.compile(keras.optimizers.Adam(1e-2))
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    model.evaluate(_dataset(binary_batch), verbose=0)
+    for w, b in zip(model.trainable_weights, before, strict=True):
+        np.testing.assert_array_equal(w.numpy(), b)
+    history = model.fit(_dataset(binary_batch), epochs=3, verbose=0).history
+    assert set(history) >= {"loss", "neg_elbo", "recon_nll", "kl"}
+    assert history["neg_elbo"][-1] < history["neg_elbo"][0]
+    assert any(not np.array_equal(w.numpy(), b) for w, b in zip(model.trainable_weights, before, strict=True))
+
+
+@pytest.mark.parametrize("bad, match", [(0.5, "needs binary data"), (np.nan, "NaN or Inf")])
+def test_fit_rejects_bad_data(binary_batch, bad, match):
+    model = GaussianVAE(**small_vae_config())
+    model.compile(keras.optimizers.Adam())
+    x = binary_batch.copy()
+    x[3, 2, 2, 0] = bad
+    with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+        model.fit(_dataset(x, 16), epochs=1, verbose=0)
+
+
+def test_param_l2_trains_with_the_regularizer_but_reports_the_true_kl(binary_batch):
+    model = GaussianVAE(**small_vae_config(kl="param_l2"))
+    terms = model.forward(binary_batch, tf.constant([0, 0]))
+    enc = model.encode(binary_batch)
+    mu, sigma = enc["mean"].numpy(), np.exp(enc["log_scale"].numpy())
+    true_kl = (-np.log(sigma) + (sigma**2 + mu**2) / 2 - 0.5).sum(-1)
+    np.testing.assert_allclose(terms["kl"], true_kl, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        terms["objective"] - terms["recon_nll"], (mu**2 + (sigma - 1) ** 2).sum(-1), rtol=1e-4, atol=1e-6
+    )
+
+
+def test_monte_carlo_kl_averages_to_the_analytic_kl(binary_batch):
+    analytic = GaussianVAE(**small_vae_config())
+    mc = GaussianVAE(**small_vae_config(kl="monte_carlo"))
+    mc.set_weights(analytic.get_weights())
+    exact = analytic.forward(binary_batch, tf.constant([0, 0]))["kl"].numpy()
+    draws = np.stack([mc.forward(binary_batch, tf.constant([s, 1]))["kl"].numpy() for s in range(400)])
+    stderr = draws.std(0) / np.sqrt(len(draws))
+    assert np.all(np.abs(draws.mean(0) - exact) < 5 * stderr + 1e-6)
+
+
+# ---------------------------------------------------------------- known answer
+D, L, SIGMA = 6, 2, 0.5
+
+
+def _linear_gaussian_model(posterior_scale_factor=1.0, loc_shift=0.0, kl="analytic"):
+    """p(z) = N(0, I), p(x|z) = N(Wz + b, σ²I); W has orthogonal columns, so the exact
+    posterior N(A(x − b), Σ) with Σ = (I + WᵀW/σ²)⁻¹, A = ΣWᵀ/σ² is diagonal."""
+    rng = np.random.default_rng(0)
+    w, _ = np.linalg.qr(rng.normal(size=(D, L)))
+    w = w * np.array([1.5, 0.7])
+    b = rng.normal(size=D) * 0.3
+    cov = np.linalg.inv(np.eye(L) + w.T @ w / SIGMA**2)
+    a = cov @ w.T / SIGMA**2
+    model = GaussianVAE(
+        data_shape=(D,),
+        latent_dim=L,
+        encoder={"name": "mlp", "hidden_units": []},
+        likelihood={"name": "gaussian", "scale": SIGMA},
+        kl=kl,
+        validate_inputs=False,
+    )
+    log_sd = 0.5 * np.log(np.diag(cov)) + np.log(posterior_scale_factor)
+    enc_kernel = np.concatenate([a.T, np.zeros((D, L))], axis=1)
+    enc_bias = np.concatenate([-a @ b + loc_shift, log_sd])
+    model.encoder.get_layer("posterior_params").set_weights([enc_kernel, enc_bias])
+    model.decoder.get_layer("outputs").set_weights([w.T, b])
+    marginal = stats.multivariate_normal(b, w @ w.T + SIGMA**2 * np.eye(D))
+    x = marginal.rvs(size=5, random_state=1).astype("float32")
+    return model, x, marginal.logpdf(x)
+
+
+def test_elbo_equals_log_marginal_with_the_exact_posterior():
+    # With q = p(z|x), log p(x, z) − log q(z|x) = log p(x) for every z: the single-sample
+    # ELBO with the Monte Carlo KL is exact, and with the analytic KL exact on average.
+    model, x, log_px = _linear_gaussian_model(kl="monte_carlo")
+    for seed in range(3):
+        np.testing.assert_allclose(model.elbo(x, seed)["elbo"], log_px, rtol=1e-4)
+    analytic, _, _ = _linear_gaussian_model(kl="analytic")
+    draws = np.stack([analytic.elbo(x, s)["elbo"].numpy() for s in range(300)])
+    assert np.all(np.abs(draws.mean(0) - log_px) < 5 * draws.std(0) / np.sqrt(300))
+
+
+def test_elbo_below_and_iwae_approaches_log_marginal():
+    model, x, log_px = _linear_gaussian_model(posterior_scale_factor=1.6, loc_shift=0.4)
+    elbo = np.mean([model.elbo(x, s)["elbo"].numpy() for s in range(200)], axis=0)
+    assert np.all(elbo < log_px - 0.05)
+    repeats = np.tile(x, (40, 1))  # 40 independent estimates of L_k per example, averaged
+    bounds = [
+        model.log_likelihood(repeats, num_samples=k, seed=k).numpy().reshape(40, -1).mean(0)
+        for k in (1, 10, 100, 5000)
+    ]
+    gaps = [np.mean(log_px - bound) for bound in bounds]
+    assert all(g1 > g2 for g1, g2 in zip(gaps, gaps[1:]))  # L_k increases with k ...
+    assert abs(gaps[-1]) < 0.02  # ... towards log p(x)
+    np.testing.assert_allclose(gaps[0], np.mean(log_px - elbo), atol=0.15)  # L_1 is the ELBO
+
+
+def test_chunking_does_not_change_the_estimate():
+    # Chunks use their own seeds, so compare within Monte Carlo error (the exact chunk
+    # combination is tested in test_bounds_and_random.py).
+    model, x, _ = _linear_gaussian_model(posterior_scale_factor=1.3)
+    one_shot = model.log_likelihood(x, num_samples=3000, chunk_size=3000, seed=0).numpy()
+    chunked = model.log_likelihood(x, num_samples=3000, chunk_size=7, seed=1).numpy()
+    np.testing.assert_allclose(one_shot, chunked, atol=0.02)
