@@ -1,0 +1,104 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keraszoo import GaussianVAE
+from keraszoo.export import MANIFEST, ExportExistsError, export_model, list_versions
+from tests.conftest import small_vae_config
+
+HERE = os.path.dirname(__file__)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    model = GaussianVAE(**small_vae_config(encoder="conv"))
+    base = str(tmp_path_factory.mktemp("exports"))
+    return model, base, export_model(model, base, metadata={"note": "test"})
+
+
+def _site_packages_without(target, blocked):
+    """A site directory of symlinks to this environment's packages, less `blocked` ones:
+    a Python started with -S and this PYTHONPATH has TensorFlow but not those packages."""
+    import tensorflow
+
+    source = os.path.dirname(os.path.dirname(tensorflow.__file__))
+    os.makedirs(target)
+    for entry in os.listdir(source):
+        top = entry.split("-")[0].split(".")[0].lower()
+        if top in blocked or entry.endswith(".pth") or top.startswith("__editable__"):
+            continue
+        os.symlink(os.path.join(source, entry), os.path.join(target, entry))
+    return target
+
+
+@pytest.mark.slow
+def test_export_serves_without_keraszoo_and_matches_keras(exported, tmp_path, binary_batch):
+    model, _, path = exported
+    inputs = dict(x=binary_batch, z=np.random.default_rng(0).normal(size=(3, 4)).astype("float32"), n=5, seed=11)
+    np.savez(tmp_path / "in.npz", **inputs)
+    site = _site_packages_without(tmp_path / "site", ("keraszoo", "keras", "tensorflow_probability", "tf_keras"))
+    result = subprocess.run(
+        [sys.executable, "-S", os.path.join(HERE, "serve_without_keraszoo.py"), path, tmp_path / "in.npz",
+         tmp_path / "out.npz"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = dict(np.load(tmp_path / "out.npz"))
+    x = binary_batch
+    expected = {
+        "serving_default/x_mean": model.reconstruct(x),
+        "encode/mean": model.encode(x)["mean"],
+        "encode/log_scale": model.encode(x)["log_scale"],
+        "decode/x_mean": model.decode(inputs["z"]),
+        "sample/z": model.sample(5, seed=11)["z"],
+        "sample/x_mean": model.sample(5, seed=11)["x_mean"],
+        **{f"elbo/{k}": v for k, v in model.elbo(x, seed=11).items()},
+    }
+    assert set(out) == set(expected)
+    for key, value in expected.items():
+        np.testing.assert_allclose(out[key], np.asarray(value), rtol=1e-5, atol=1e-5, err_msg=key)
+
+
+@pytest.mark.slow
+def test_saved_model_cli_lists_every_signature(exported):
+    _, _, path = exported
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for name in ("serving_default", "encode", "decode", "sample", "elbo"):
+        assert f"signature_def['{name}']" in shown.stdout
+    for tensor in ("inputs['x']", "inputs['n']", "inputs['seed']", "outputs['x_mean']", "outputs['elbo']"):
+        assert tensor in shown.stdout
+
+
+def test_versions_layout_manifest_and_no_overwrite(exported):
+    model, base, path = exported
+    assert path == os.path.join(base, "gaussian_vae", "1")
+    assert os.path.exists(os.path.join(path, "saved_model.pb"))
+    manifest = json.load(open(os.path.join(path, MANIFEST)))
+    assert manifest["version"] == 1 and manifest["note"] == "test"
+    assert manifest["config"]["latent_dim"] == 4 and "sample" in manifest["signatures"]
+    with pytest.raises(ExportExistsError, match="never overwritten"):
+        export_model(model, base, version=1)
+    second = export_model(model, base)
+    assert second.endswith(os.path.join("gaussian_vae", "2")) and list_versions(base, "gaussian_vae") == [1, 2]
+    with pytest.raises(ValueError, match="Received: version=0"):
+        export_model(model, base, version=0)
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    from keraszoo.export import saved_model
+
+    model = GaussianVAE(**small_vae_config())
+
+    def broken(*args, **kwargs):  # fails after the SavedModel itself was written
+        raise OSError("disk full")
+
+    monkeypatch.setattr(saved_model.json, "dump", broken)
+    with pytest.raises(OSError, match="disk full"):
+        export_model(model, str(tmp_path))
+    assert os.listdir(tmp_path / "gaussian_vae") == []  # neither a version nor a temporary folder
