@@ -15,6 +15,7 @@ all-reduce across replicas.
 from __future__ import annotations
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -157,6 +158,17 @@ class VAE(keras.Model):
         terms = self.forward(x, self.seed_generator.next())
         self.add_loss(tf.reduce_mean(terms.pop("objective")))
         return terms
+
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        if self.jit_compile and self.validate_inputs:
+            warnings.warn(
+                "XLA (jit_compile) drops assertion ops, so `validate_inputs=True` cannot reject "
+                "NaN or non-binary batches inside the compiled train step. Validate the data in "
+                "the input pipeline (keraszoo.data pipelines produce valid data), or compile "
+                "with jit_compile=False.",
+                stacklevel=2,
+            )
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         for name, tracker in self.trackers.items():
