@@ -39,7 +39,9 @@ def main():
     test = results["test"]
     print(json.dumps(test, indent=2))
     print(f"| model | passes | test −ELBO | test NLL (k={args.k}) | published NLL |")
-    print(f"| {args.recipe} | {args.epochs} | {test['neg_elbo']:.2f} | {test['nll']:.2f} | {nll} ({source}) |")
+    print(
+        f"| {args.recipe} | {args.epochs} | {test['neg_elbo']:.2f} | {test['nll']:.2f} | {nll} ({source}) |"
+    )
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ class KerasIoVAE(keras.Model):
             kl_loss = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
             total_loss = reconstruction_loss + ops.mean(ops.sum(kl_loss, axis=1))
         grads = tape.gradient(total_loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
         self.total_loss_tracker.update_state(total_loss)
         return {"loss": self.total_loss_tracker.result()}
 
@@ -90,7 +90,11 @@ class _Timer(keras.callbacks.Callback):
 
 
 def measure(model, data, batch_size, steps, steps_per_execution, jit_compile):
-    model.compile(keras.optimizers.Adam(1e-3), jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    model.compile(
+        keras.optimizers.Adam(1e-3),
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
     ds = tf.data.Dataset.from_tensor_slices(data).batch(batch_size, drop_remainder=True).repeat().prefetch(8)
     warmup = max(1, 20 // steps_per_execution)
     timer = _Timer(warmup)
@@ -113,13 +117,25 @@ def main():
         ("keraszoo", lambda: _ours(), 1, False),
         ("keraszoo steps_per_execution=10", lambda: _ours(), 10, False),
         ("keraszoo steps_per_execution=10 + XLA", lambda: _ours(), 10, True),
-        ("keraszoo validate_inputs=False, spe=10 + XLA", lambda: _ours(validate_inputs=False), 10, True),
+        (
+            "keraszoo validate_inputs=False, spe=10 + XLA",
+            lambda: _ours(validate_inputs=False),
+            10,
+            True,
+        ),
     ]
     rows = []
     for name, build, spe, jit in variants:
         keras.utils.set_random_seed(0)
         rate = measure(build(), data, args.batch_size, args.steps, spe, jit)
-        rows.append({"variant": name, "steps_per_execution": spe, "jit_compile": jit, "examples_per_s": rate})
+        rows.append(
+            {
+                "variant": name,
+                "steps_per_execution": spe,
+                "jit_compile": jit,
+                "examples_per_s": rate,
+            }
+        )
     base = rows[0]["examples_per_s"]
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, TF {tf.__version__}, Keras {keras.__version__}"
     gpus = tf.config.list_physical_devices("GPU")

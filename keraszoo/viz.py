@@ -18,7 +18,10 @@ def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np
     grid = np.ones(((h + pad) * nrows + pad, (w + pad) * ncols + pad, c), np.float32)
     for i, image in enumerate(images):
         r, k = divmod(i, ncols)
-        grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + k * (w + pad) : pad + k * (w + pad) + w] = image
+        grid[
+            pad + r * (h + pad) : pad + r * (h + pad) + h,
+            pad + k * (w + pad) : pad + k * (w + pad) + w,
+        ] = image
     return (grid * 255).round().astype(np.uint8)
 
 
@@ -57,7 +60,12 @@ def plot_history(csv_path: str, png_path: str, metrics=("neg_elbo", "recon_nll",
     for ax, name in zip(np.atleast_1d(axes), metrics, strict=True):
         for prefix, style in (("", "-"), ("val_", "--")):
             if rows and prefix + name in rows[0]:
-                ax.plot(epochs, [float(r[prefix + name]) for r in rows], style, label=prefix + name or name)
+                ax.plot(
+                    epochs,
+                    [float(r[prefix + name]) for r in rows],
+                    style,
+                    label=prefix + name or name,
+                )
         ax.set_xlabel("epoch")
         ax.set_ylabel("nats per example")
         ax.set_title(name)

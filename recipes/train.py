@@ -1,8 +1,8 @@
 """Command line: train a recipe, evaluate, export, write pictures.
 
-    python -m recipes.train gaussian_vae_digits --workdir runs/demo
-    python -m recipes.train gaussian_vae_mnist --data-file shared/data/binarized_mnist.npz --epochs 5
-    python -m recipes.train --list
+python -m recipes.train gaussian_vae_digits --workdir runs/demo
+python -m recipes.train gaussian_vae_mnist --data-file shared/data/binarized_mnist.npz --epochs 5
+python -m recipes.train --list
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recipes.train", description=__doc__.split("\n")[1])
     parser.add_argument("recipe", nargs="?", help=f"one of {available_recipes()}")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
-    parser.add_argument("--workdir", default=None, help="run directory (resumed if it exists); default runs/<recipe>")
+    parser.add_argument(
+        "--workdir",
+        default=None,
+        help="run directory (resumed if it exists); default runs/<recipe>",
+    )
     parser.add_argument("--smoke", action="store_true", help="the recipe's small, fast variant")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)

@@ -16,7 +16,9 @@ def test_chunked_log_mean_exp_equals_one_shot():
     values = np.random.default_rng(0).normal(size=(10, 4)) * 30
     chunks = [tf.reduce_logsumexp(values[i : i + 3], axis=0) for i in range(0, 10, 3)]
     np.testing.assert_allclose(
-        combine_log_mean_exp(chunks, 10).numpy(), log_mean_exp(tf.constant(values)).numpy(), rtol=1e-12
+        combine_log_mean_exp(chunks, 10).numpy(),
+        log_mean_exp(tf.constant(values)).numpy(),
+        rtol=1e-12,
     )
 
 

@@ -32,14 +32,26 @@ SPLITS = ("train", "validation", "test")
 BINARIZE = ("none", "static", "dynamic")
 _TFDS = {
     # name: (tfds name, {split: tfds split}, binary)
-    "binarized_mnist": ("binarized_mnist", {"train": "train", "validation": "validation", "test": "test"}, True),
-    "mnist": ("mnist", {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"}, False),
+    "binarized_mnist": (
+        "binarized_mnist",
+        {"train": "train", "validation": "validation", "test": "test"},
+        True,
+    ),
+    "mnist": (
+        "mnist",
+        {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"},
+        False,
+    ),
     "fashion_mnist": (
         "fashion_mnist",
         {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"},
         False,
     ),
-    "cifar10": ("cifar10", {"train": "train[:45000]", "validation": "train[45000:]", "test": "test"}, False),
+    "cifar10": (
+        "cifar10",
+        {"train": "train[:45000]", "validation": "train[45000:]", "test": "test"},
+        False,
+    ),
 }
 DATASETS = ("digits", "npz", *_TFDS)
 
@@ -115,7 +127,9 @@ def _npz_split(path, split):
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4:
-        raise ValueError(f"Expected arrays of shape (n, H, W) or (n, H, W, C) in {path!r}. Received: {images.shape}")
+        raise ValueError(
+            f"Expected arrays of shape (n, H, W) or (n, H, W, C) in {path!r}. Received: {images.shape}"
+        )
     binary = bool(np.isin(images, (0, 1)).all())
     if not binary:
         images = images.astype(np.float32) / 255.0
@@ -154,7 +168,7 @@ def _unavailable_message(name, data_dir, download, err):
     return (
         f"Dataset {name!r} cannot be loaded from data_dir={data_dir!r}: {how}. ({reason})\n"
         "What to do instead:\n"
-        f"  - on a machine with a network, run `python -c \"import tensorflow_datasets as tfds; "
+        f'  - on a machine with a network, run `python -c "import tensorflow_datasets as tfds; '
         f"tfds.load('{_TFDS[name][0]}', data_dir='DIR')\"` and pass --data-dir DIR;\n"
         "  - or use a local file: --dataset npz --data-file PATH.npz (arrays train/valid/test);\n"
         "  - or use the embedded dataset: --dataset digits (works offline)."
@@ -189,7 +203,8 @@ def make_pipeline(
     ds = split.dataset
     if binarize == "static" and not split.binary:
         ds = ds.enumerate().map(
-            lambda i, x: _bernoulli(x, tf.stack([tf.cast(seed, tf.int64), i])), num_parallel_calls=tf.data.AUTOTUNE
+            lambda i, x: _bernoulli(x, tf.stack([tf.cast(seed, tf.int64), i])),
+            num_parallel_calls=tf.data.AUTOTUNE,
         )
     if cache:
         ds = ds.cache()

@@ -1,11 +1,11 @@
 """KL terms and the tutorial's alternative regularizer (SPEC §1).
 
-    analytic:     KL(q ‖ p) in closed form (TFP's registered KLs), e.g. for the Gaussian
-                  Σ_j −log σ_j + (σ_j² + µ_j²)/2 − 1/2 against N(0, I);
-    monte_carlo:  log q(z|x) − log p(z) at the sampled z (unbiased, for any pair);
-    param_l2:     Σ_j µ_j² + (σ_j − 1)², the tutorial's L2 distance between the parameters
-                  of q and p. It is a training regularizer only, not a bound: the reported
-                  ELBO keeps the true KL.
+analytic:     KL(q ‖ p) in closed form (TFP's registered KLs), e.g. for the Gaussian
+              Σ_j −log σ_j + (σ_j² + µ_j²)/2 − 1/2 against N(0, I);
+monte_carlo:  log q(z|x) − log p(z) at the sampled z (unbiased, for any pair);
+param_l2:     Σ_j µ_j² + (σ_j − 1)², the tutorial's L2 distance between the parameters
+              of q and p. It is a training regularizer only, not a bound: the reported
+              ELBO keeps the true KL.
 """
 
 from __future__ import annotations

@@ -107,10 +107,12 @@ class ContinuousBernoulli(Likelihood):
         return tfd.ContinuousBernoulli(logits=outputs).mean()
 
 
+_L2_SCALE = math.sqrt(0.5)  # N(x; m, ½I): log p = −‖x − m‖² − (D/2) log π
+
 _LIKELIHOODS = {
     "bernoulli": Bernoulli,
     "gaussian": Gaussian,
-    "l2": lambda scale=math.sqrt(0.5): Gaussian(scale),
+    "l2": lambda scale=_L2_SCALE: Gaussian(scale),
     "continuous_bernoulli": ContinuousBernoulli,
 }
 

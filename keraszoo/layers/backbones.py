@@ -50,7 +50,9 @@ def normalize_backbone(spec: str | dict | None) -> dict:
 
 
 def _dense_stack(units, activation, prefix):
-    return [keras.layers.Dense(u, activation=activation, name=f"{prefix}_dense_{i}") for i, u in enumerate(units)]
+    return [
+        keras.layers.Dense(u, activation=activation, name=f"{prefix}_dense_{i}") for i, u in enumerate(units)
+    ]
 
 
 def build_encoder(spec: dict, data_shape: tuple[int, ...], output_dim: int) -> keras.Sequential:
@@ -59,7 +61,9 @@ def build_encoder(spec: dict, data_shape: tuple[int, ...], output_dim: int) -> k
     if spec["name"] == "conv":
         _check_conv_shape(spec, data_shape)
         layers += [
-            keras.layers.Conv2D(f, 3, strides=2, padding="same", activation=spec["activation"], name=f"conv_{i}")
+            keras.layers.Conv2D(
+                f, 3, strides=2, padding="same", activation=spec["activation"], name=f"conv_{i}"
+            )
             for i, f in enumerate(spec["filters"])
         ]
     layers.append(keras.layers.Flatten())

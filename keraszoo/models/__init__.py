@@ -4,4 +4,11 @@ from keraszoo.models.base import VAE
 from keraszoo.models.gaussian_vae import GaussianVAE
 from keraszoo.models.registry import available_models, build_model, get_model_class, register_model
 
-__all__ = ["VAE", "GaussianVAE", "available_models", "build_model", "get_model_class", "register_model"]
+__all__ = [
+    "VAE",
+    "GaussianVAE",
+    "available_models",
+    "build_model",
+    "get_model_class",
+    "register_model",
+]

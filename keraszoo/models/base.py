@@ -23,7 +23,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keraszoo._checks import check_one_of, check_positive
-from keraszoo.distributions import KL_ESTIMATORS, analytic_kl, get_likelihood, monte_carlo_kl
+from keraszoo.distributions import analytic_kl, get_likelihood, monte_carlo_kl
 from keraszoo.layers import build_decoder, build_encoder, normalize_backbone
 from keraszoo.losses import combine_log_mean_exp
 from keraszoo.random import as_seed
@@ -214,7 +214,11 @@ class VAE(keras.Model):
     def elbo(self, x, seed=0) -> dict[str, tf.Tensor]:
         """Per-example ELBO and its terms with a stateless seed."""
         terms = self.forward(self._check_batch(x), seed)
-        return {"elbo": -terms["neg_elbo"], "reconstruction_log_prob": -terms["recon_nll"], "kl": terms["kl"]}
+        return {
+            "elbo": -terms["neg_elbo"],
+            "reconstruction_log_prob": -terms["recon_nll"],
+            "kl": terms["kl"],
+        }
 
     @tf.function(reduce_retracing=True)
     def _iw_chunk(self, x, num_samples, seed):

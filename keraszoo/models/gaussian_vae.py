@@ -58,7 +58,9 @@ class GaussianVAE(VAE):
     def sample_posterior(self, q, params, seed):
         loc, log_scale = self._loc_log_scale(params)
         eps = replica_slice_noise(
-            lambda shape, s: tf.random.stateless_normal(shape, s, dtype=loc.dtype), tf.shape(loc), seed
+            lambda shape, s: tf.random.stateless_normal(shape, s, dtype=loc.dtype),
+            tf.shape(loc),
+            seed,
         )
         return loc + tf.exp(log_scale) * eps
 

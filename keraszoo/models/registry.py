@@ -24,7 +24,9 @@ def available_models() -> list[str]:
 
 def get_model_class(name: str) -> type:
     if name not in _MODELS:
-        raise ValueError(f"Unknown model name. Expected one of {available_models()}. Received: model={name!r}")
+        raise ValueError(
+            f"Unknown model name. Expected one of {available_models()}. Received: model={name!r}"
+        )
     return _MODELS[name]
 
 

@@ -63,7 +63,13 @@ class TrainConfig:
         check_one_of("dataset", self.dataset, DATASETS)
         check_one_of("binarize", self.binarize, BINARIZE)
         check_one_of("strategy", self.strategy, STRATEGIES)
-        for name in ("batch_size", "epochs", "steps_per_execution", "eval_num_samples", "eval_batch_size"):
+        for name in (
+            "batch_size",
+            "epochs",
+            "steps_per_execution",
+            "eval_num_samples",
+            "eval_batch_size",
+        ):
             check_positive(name, getattr(self, name), integer=True)
         check_positive("learning_rate", self.learning_rate)
 

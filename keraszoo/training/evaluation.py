@@ -7,7 +7,9 @@ import numpy as np
 import tensorflow as tf
 
 
-def evaluate_bounds(model, dataset: tf.data.Dataset, num_samples: int, seed: int = 0, verbose: int = 1) -> dict:
+def evaluate_bounds(
+    model, dataset: tf.data.Dataset, num_samples: int, seed: int = 0, verbose: int = 1
+) -> dict:
     """Mean −ELBO (one sample per example) and NLL ≈ −L_k over a batched dataset.
 
     Args:

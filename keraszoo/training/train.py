@@ -53,7 +53,11 @@ def build_and_compile(config: TrainConfig, data_shape, strategy) -> keras.Model:
 
 def _load(config: TrainConfig, split: str):
     return load_split(
-        config.dataset, split, data_dir=config.data_dir, download=config.download, path=config.data_file
+        config.dataset,
+        split,
+        data_dir=config.data_dir,
+        download=config.download,
+        path=config.data_file,
     )
 
 
@@ -110,7 +114,14 @@ def train_and_evaluate(config: TrainConfig | dict, workdir: str, callbacks=(), v
     ]
     start = time.perf_counter()
     # The pipeline shuffles; `shuffle=False` only stops Keras warning that it cannot.
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=fit_callbacks, verbose=verbose, shuffle=False)
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        callbacks=fit_callbacks,
+        verbose=verbose,
+        shuffle=False,
+    )
     train_seconds = time.perf_counter() - start
     model.save(os.path.join(workdir, "model.keras"))
 
@@ -150,8 +161,14 @@ def write_pictures(model, test_split, history_csv, workdir, seed) -> dict:
     samples = model.sample(64, seed=seed)["x_mean"].numpy()
     inputs = as_numpy(test_split, limit=32)
     recons = model.reconstruct(inputs).numpy()
-    grids = {"samples": viz.image_grid(samples, ncols=8), "reconstructions": viz.pairs_grid(inputs, recons)}
-    paths = {name: viz.save_png(os.path.join(out, f"{name}.png"), viz.upscale(g, factor)) for name, g in grids.items()}
+    grids = {
+        "samples": viz.image_grid(samples, ncols=8),
+        "reconstructions": viz.pairs_grid(inputs, recons),
+    }
+    paths = {
+        name: viz.save_png(os.path.join(out, f"{name}.png"), viz.upscale(g, factor))
+        for name, g in grids.items()
+    }
     paths["curves"] = viz.plot_history(history_csv, os.path.join(out, "curves.png"))
     with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard", "images")).as_default():
         for name, grid in grids.items():

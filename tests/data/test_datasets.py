@@ -44,8 +44,12 @@ def test_pipeline_batches_by_global_batch_size_and_drops_remainder():
 def test_npz_file(tmp_path):
     path = tmp_path / "tiny.npz"
     rng = np.random.default_rng(0)
-    np.savez(path, train=rng.integers(0, 2, (10, 4, 4), dtype=np.uint8), valid=np.zeros((3, 4, 4), np.uint8),
-             test=np.full((2, 4, 4), 255, np.uint8))
+    np.savez(
+        path,
+        train=rng.integers(0, 2, (10, 4, 4), dtype=np.uint8),
+        valid=np.zeros((3, 4, 4), np.uint8),
+        test=np.full((2, 4, 4), 255, np.uint8),
+    )
     train = load_split("npz", "train", path=str(path))
     assert train.binary and train.data_shape == (4, 4, 1) and train.num_examples == 10
     test = load_split("npz", "test", path=str(path))
@@ -62,8 +66,15 @@ def test_shared_binarized_mnist_npz():
     assert split.binary and split.data_shape == (28, 28, 1) and split.num_examples == 10000
 
 
-@pytest.mark.parametrize("name, shape", [("binarized_mnist", (28, 28, 1)), ("mnist", (28, 28, 1)),
-                                         ("fashion_mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))])
+@pytest.mark.parametrize(
+    "name, shape",
+    [
+        ("binarized_mnist", (28, 28, 1)),
+        ("mnist", (28, 28, 1)),
+        ("fashion_mnist", (28, 28, 1)),
+        ("cifar10", (32, 32, 3)),
+    ],
+)
 def test_tfds_datasets_with_mock_data(name, shape):
     with tfds.testing.mock_data(num_examples=12):
         split = load_split(name, "train", download=False)

@@ -10,7 +10,9 @@ import sys
 
 BLOCKED = ("keraszoo", "keras", "tensorflow_probability", "tf_keras")
 missing = [name for name in BLOCKED if importlib.util.find_spec(name) is None]
-assert missing == list(BLOCKED), f"expected none of {BLOCKED} to be importable; found {set(BLOCKED) - set(missing)}"
+assert missing == list(BLOCKED), (
+    f"expected none of {BLOCKED} to be importable; found {set(BLOCKED) - set(missing)}"
+)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -38,13 +38,30 @@ def _site_packages_without(target, blocked):
 @pytest.mark.slow
 def test_export_serves_without_keraszoo_and_matches_keras(exported, tmp_path, binary_batch):
     model, _, path = exported
-    inputs = dict(x=binary_batch, z=np.random.default_rng(0).normal(size=(3, 4)).astype("float32"), n=5, seed=11)
+    inputs = dict(
+        x=binary_batch,
+        z=np.random.default_rng(0).normal(size=(3, 4)).astype("float32"),
+        n=5,
+        seed=11,
+    )
     np.savez(tmp_path / "in.npz", **inputs)
-    site = _site_packages_without(tmp_path / "site", ("keraszoo", "keras", "tensorflow_probability", "tf_keras"))
+    site = _site_packages_without(
+        tmp_path / "site", ("keraszoo", "keras", "tensorflow_probability", "tf_keras")
+    )
     result = subprocess.run(
-        [sys.executable, "-S", os.path.join(HERE, "serve_without_keraszoo.py"), path, tmp_path / "in.npz",
-         tmp_path / "out.npz"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp_path,
+        [
+            sys.executable,
+            "-S",
+            os.path.join(HERE, "serve_without_keraszoo.py"),
+            path,
+            tmp_path / "in.npz",
+            tmp_path / "out.npz",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = dict(np.load(tmp_path / "out.npz"))
@@ -71,7 +88,13 @@ def test_saved_model_cli_lists_every_signature(exported):
     assert shown.returncode == 0, shown.stderr[-2000:]
     for name in ("serving_default", "encode", "decode", "sample", "elbo"):
         assert f"signature_def['{name}']" in shown.stdout
-    for tensor in ("inputs['x']", "inputs['n']", "inputs['seed']", "outputs['x_mean']", "outputs['elbo']"):
+    for tensor in (
+        "inputs['x']",
+        "inputs['n']",
+        "inputs['seed']",
+        "outputs['x_mean']",
+        "outputs['elbo']",
+    ):
         assert tensor in shown.stdout
 
 
@@ -85,7 +108,10 @@ def test_versions_layout_manifest_and_no_overwrite(exported):
     with pytest.raises(ExportExistsError, match="never overwritten"):
         export_model(model, base, version=1)
     second = export_model(model, base)
-    assert second.endswith(os.path.join("gaussian_vae", "2")) and list_versions(base, "gaussian_vae") == [1, 2]
+    assert second.endswith(os.path.join("gaussian_vae", "2")) and list_versions(base, "gaussian_vae") == [
+        1,
+        2,
+    ]
     with pytest.raises(ValueError, match="Received: version=0"):
         export_model(model, base, version=0)
 

@@ -61,7 +61,9 @@ def test_config_and_keras_file_round_trip(tmp_path, binary_batch):
     loaded = keras.models.load_model(path)
     assert loaded.get_config() == model.get_config()
     np.testing.assert_allclose(loaded.reconstruct(binary_batch), model.reconstruct(binary_batch), atol=1e-6)
-    np.testing.assert_allclose(loaded.elbo(binary_batch, 3)["elbo"], model.elbo(binary_batch, 3)["elbo"], atol=1e-5)
+    np.testing.assert_allclose(
+        loaded.elbo(binary_batch, 3)["elbo"], model.elbo(binary_batch, 3)["elbo"], atol=1e-5
+    )
 
 
 def test_fit_changes_weights_and_evaluate_does_not(binary_batch):
@@ -95,7 +97,10 @@ def test_param_l2_trains_with_the_regularizer_but_reports_the_true_kl(binary_bat
     true_kl = (-np.log(sigma) + (sigma**2 + mu**2) / 2 - 0.5).sum(-1)
     np.testing.assert_allclose(terms["kl"], true_kl, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(
-        terms["objective"] - terms["recon_nll"], (mu**2 + (sigma - 1) ** 2).sum(-1), rtol=1e-4, atol=1e-6
+        terms["objective"] - terms["recon_nll"],
+        (mu**2 + (sigma - 1) ** 2).sum(-1),
+        rtol=1e-4,
+        atol=1e-6,
     )
 
 
@@ -161,7 +166,7 @@ def test_elbo_below_and_iwae_approaches_log_marginal():
         for k in (1, 10, 100, 5000)
     ]
     gaps = [np.mean(log_px - bound) for bound in bounds]
-    assert all(g1 > g2 for g1, g2 in zip(gaps, gaps[1:]))  # L_k increases with k ...
+    assert all(g1 > g2 for g1, g2 in zip(gaps, gaps[1:], strict=False))  # L_k increases with k ...
     assert abs(gaps[-1]) < 0.02  # ... towards log p(x)
     np.testing.assert_allclose(gaps[0], np.mean(log_px - elbo), atol=0.15)  # L_1 is the ELBO
 

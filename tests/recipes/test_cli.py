@@ -22,14 +22,31 @@ def test_list_and_unknown_recipe(capsys):
 
 
 def test_offline_dataset_error_is_one_clear_message(capsys, tmp_path):
-    code = main(["gaussian_vae_mnist", "--smoke", "--no-download", "--data-dir", str(tmp_path),
-                 "--workdir", str(tmp_path / "run")])
+    code = main(
+        [
+            "gaussian_vae_mnist",
+            "--smoke",
+            "--no-download",
+            "--data-dir",
+            str(tmp_path),
+            "--workdir",
+            str(tmp_path / "run"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: Dataset 'binarized_mnist' cannot be loaded")
     assert "Traceback" not in err and "--dataset digits" in err
 
 
 def test_missing_data_file_is_a_clear_error(capsys, tmp_path):
-    code = main(["gaussian_vae_mnist", "--smoke", "--data-file", str(tmp_path / "x.npz"),
-                 "--workdir", str(tmp_path / "run")])
+    code = main(
+        [
+            "gaussian_vae_mnist",
+            "--smoke",
+            "--data-file",
+            str(tmp_path / "x.npz"),
+            "--workdir",
+            str(tmp_path / "run"),
+        ]
+    )
     assert code == 2 and "No such .npz file" in capsys.readouterr().err

@@ -53,7 +53,12 @@ def test_interrupted_training_resumes_from_last_epoch(tmp_path):
         train_and_evaluate(config, workdir, callbacks=[_Interrupt()], verbose=0)
     assert [r["epoch"] for r in _history(workdir)] == ["0", "1"]
     train_and_evaluate(config, workdir, verbose=0)
-    assert [r["epoch"] for r in _history(workdir)] == ["0", "1", "2", "3"]  # epochs 0-1 were not repeated
+    assert [r["epoch"] for r in _history(workdir)] == [
+        "0",
+        "1",
+        "2",
+        "3",
+    ]  # epochs 0-1 were not repeated
     model = keras.models.load_model(os.path.join(workdir, "model.keras"))
     steps_per_epoch = 1297 // config.batch_size
     assert int(model.optimizer.iterations.numpy()) == 4 * steps_per_epoch  # optimizer state restored
@@ -87,7 +92,9 @@ def test_two_replicas_match_one_on_the_same_global_batch():
         if initial is None:
             initial = model.get_weights()
         model.set_weights(initial)
-        history = model.fit(tf.data.Dataset.from_tensor_slices(x).batch(32), epochs=2, verbose=0, shuffle=False)
+        history = model.fit(
+            tf.data.Dataset.from_tensor_slices(x).batch(32), epochs=2, verbose=0, shuffle=False
+        )
         results[len(devices)] = (model.get_weights(), history.history)
     (w1, h1), (w2, h2) = results[1], results[2]
     assert any(not np.allclose(a, b) for a, b in zip(w1, initial, strict=True))
