@@ -2,6 +2,13 @@
 
 __version__ = "0.1.0"
 
-from keraszoo.models import GaussianVAE, available_models, build_model, get_model_class  # noqa: E402
+from keraszoo.models import ContinuousVAE, GaussianVAE, available_models, build_model, get_model_class  # noqa: E402
 
-__all__ = ["GaussianVAE", "__version__", "available_models", "build_model", "get_model_class"]
+__all__ = [
+    "ContinuousVAE",
+    "GaussianVAE",
+    "__version__",
+    "available_models",
+    "build_model",
+    "get_model_class",
+]

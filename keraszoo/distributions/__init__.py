@@ -1,18 +1,28 @@
-"""Pure functions and small classes over TFP distributions: likelihoods and KL terms."""
+"""Pure functions and small classes over TFP distributions: likelihoods, posteriors, priors, KLs."""
 
-from keraszoo.distributions.kl import (
-    KL_ESTIMATORS,
-    analytic_kl,
-    gaussian_param_l2,
-    monte_carlo_kl,
-)
+from keraszoo.distributions.kl import analytic_kl, gaussian_param_l2, monte_carlo_kl
 from keraszoo.distributions.likelihoods import Likelihood, get_likelihood
+from keraszoo.distributions.posteriors import (
+    FAMILIES,
+    PRIORS,
+    PosteriorFamily,
+    check_support,
+    get_family,
+    has_analytic_kl,
+    make_prior,
+)
 
 __all__ = [
-    "KL_ESTIMATORS",
+    "FAMILIES",
+    "PRIORS",
     "Likelihood",
+    "PosteriorFamily",
     "analytic_kl",
+    "check_support",
     "gaussian_param_l2",
+    "get_family",
     "get_likelihood",
+    "has_analytic_kl",
+    "make_prior",
     "monte_carlo_kl",
 ]

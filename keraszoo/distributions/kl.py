@@ -15,8 +15,6 @@ import tensorflow_probability as tfp
 
 tfd = tfp.distributions
 
-KL_ESTIMATORS = ("analytic", "monte_carlo", "param_l2")
-
 
 def analytic_kl(q: tfd.Distribution, p: tfd.Distribution) -> tf.Tensor:
     """KL(q ‖ p) in closed form, one value per example."""

@@ -1,6 +1,7 @@
 """Zoo models, one file per family, resolved by name through the registry."""
 
 from keraszoo.models.base import VAE
+from keraszoo.models.continuous_vae import ContinuousVAE
 from keraszoo.models.gaussian_vae import GaussianVAE
 from keraszoo.models.registry import available_models, build_model, get_model_class, register_model
 

@@ -24,6 +24,7 @@ import tensorflow_probability as tfp
 
 from keraszoo._checks import check_one_of, check_positive
 from keraszoo.distributions import analytic_kl, get_likelihood, monte_carlo_kl
+from keraszoo.estimators import BASELINES, ESTIMATORS, leave_one_out_baseline, score_function_surrogate
 from keraszoo.layers import build_decoder, build_encoder, normalize_backbone
 from keraszoo.losses import combine_log_mean_exp
 from keraszoo.random import as_seed
@@ -44,8 +45,15 @@ class VAE(keras.Model):
         decoder: backbone spec for the decoder; defaults to the encoder's, mirrored.
         likelihood: `"bernoulli"` (binary x, logits), `"gaussian"`, `"l2"` or
             `"continuous_bernoulli"`, or a dict such as `{"name": "gaussian", "scale": 0.1}`.
-        kl: how the KL term is estimated: `"analytic"`, `"monte_carlo"`, or a family-specific
-            regularizer (the Gaussian's `"param_l2"`).
+        kl: how the KL term is estimated: `"auto"` (analytic where TFP has it, else Monte
+            Carlo), `"analytic"`, `"monte_carlo"`, or a family-specific regularizer (the
+            Gaussian's `"param_l2"`).
+        estimator: encoder gradient, `"reparameterization"` (pathwise) or `"reinforce"` (score
+            function; see `keraszoo.estimators`).
+        baseline: REINFORCE baseline, `"none"`, `"moving_average"` or `"rloo"` (leave-one-out
+            over `num_samples` ≥ 2 samples per example).
+        num_samples: K latent samples per example in training; the ELBO estimate is their mean.
+        baseline_decay: γ of the moving-average baseline.
         validate_inputs: check every batch for NaN/Inf and, for a binary likelihood, for
             values outside {0, 1}; a bad batch raises `InvalidArgumentError` with the reason.
         seed: integer seed of the model's noise stream (`None`: random).
@@ -60,7 +68,7 @@ class VAE(keras.Model):
     """
 
     registry_name = ""
-    kl_choices: tuple[str, ...] = ("analytic", "monte_carlo")
+    kl_choices: tuple[str, ...] = ("auto", "analytic", "monte_carlo")
 
     def __init__(
         self,
@@ -69,7 +77,11 @@ class VAE(keras.Model):
         encoder=None,
         decoder=None,
         likelihood="bernoulli",
-        kl: str = "analytic",
+        kl: str = "auto",
+        estimator: str = "reparameterization",
+        baseline: str = "none",
+        num_samples: int = 1,
+        baseline_decay: float = 0.99,
         validate_inputs: bool = True,
         seed: int | None = None,
         **kwargs,
@@ -80,6 +92,24 @@ class VAE(keras.Model):
             check_positive("data_shape", d, integer=True)
         check_positive("latent_dim", latent_dim, integer=True)
         check_one_of("kl", kl, self.kl_choices)
+        check_one_of("estimator", estimator, ESTIMATORS)
+        check_one_of("baseline", baseline, BASELINES)
+        check_positive("num_samples", num_samples, integer=True)
+        if baseline != "none" and estimator != "reinforce":
+            raise ValueError(
+                f"A baseline only applies to estimator='reinforce'. Received: baseline={baseline!r}, "
+                f"estimator={estimator!r}"
+            )
+        if baseline == "rloo" and num_samples < 2:
+            raise ValueError(
+                f"The leave-one-out baseline needs `num_samples` >= 2. Received: num_samples={num_samples}"
+            )
+        if not 0.0 < baseline_decay < 1.0:
+            raise ValueError(
+                f"Expected `baseline_decay` in (0, 1). Received: baseline_decay={baseline_decay!r}"
+            )
+        self.estimator, self.baseline, self.num_samples = estimator, baseline, num_samples
+        self.baseline_decay = float(baseline_decay)
         self.latent_dim = latent_dim
         self.encoder_spec = normalize_backbone(encoder)
         self.decoder_spec = normalize_backbone(decoder if decoder is not None else self.encoder_spec)
@@ -91,6 +121,15 @@ class VAE(keras.Model):
         self.decoder = build_decoder(self.decoder_spec, latent_dim, self.data_shape)
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
+        if baseline == "moving_average":
+            # Bias-corrected EMA of the learning signal; "mean" aggregation all-reduces the
+            # update under tf.distribute, so every replica holds the same baseline.
+            self.baseline_ema = self.add_weight(
+                shape=(), initializer="zeros", trainable=False, aggregation="mean", name="baseline_ema"
+            )
+            self.baseline_steps = self.add_weight(
+                shape=(), initializer="zeros", trainable=False, aggregation="mean", name="baseline_steps"
+            )
         self.build((None,) + self.data_shape)
 
     def build(self, input_shape):
@@ -110,8 +149,11 @@ class VAE(keras.Model):
         """p(z), built in `call` so that learnable priors keep learning (STACK.md)."""
         raise NotImplementedError
 
-    def sample_posterior(self, q: tfd.Distribution, params: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        """One reparameterized sample z ~ q per example, replica-aware (keraszoo.random)."""
+    def sample_posterior(
+        self, q: tfd.Distribution, params: tf.Tensor, seed: tf.Tensor, num_samples: int
+    ) -> tf.Tensor:
+        """`num_samples` samples z ~ q per example, shape [K, batch, ...], reparameterized where
+        the family allows it, replica-aware (keraszoo.random)."""
         raise NotImplementedError
 
     def posterior_mode(self, q: tfd.Distribution, params: tf.Tensor) -> tf.Tensor:
@@ -122,9 +164,13 @@ class VAE(keras.Model):
         """The named outputs of the `encode` endpoint."""
         raise NotImplementedError
 
+    def uses_analytic_kl(self) -> bool:
+        return self.kl == "analytic"
+
     def kl_terms(self, q, p, z, params) -> tuple[tf.Tensor, tf.Tensor]:
-        """(true KL reported in the ELBO, regularizer used in the training objective)."""
-        kl = analytic_kl(q, p) if self.kl == "analytic" else monte_carlo_kl(q, p, z)
+        """(true KL reported in the ELBO, regularizer used in the training objective); either
+        [batch] (analytic) or [K, batch] (Monte Carlo at the samples z)."""
+        kl = analytic_kl(q, p) if self.uses_analytic_kl() else monte_carlo_kl(q, p, z)
         return kl, kl
 
     # ------------------------------------------------------------------ the model
@@ -134,28 +180,59 @@ class VAE(keras.Model):
     def likelihood_distribution(self, outputs: tf.Tensor) -> tfd.Distribution:
         return self.likelihood.distribution(outputs, self._event_ndims())
 
-    def forward(self, x: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        """ELBO terms for a batch with an explicit stateless seed (the `elbo` endpoint)."""
+    def decode_samples(self, z: tf.Tensor) -> tf.Tensor:
+        """Decoder outputs for z of shape [K, batch, latent] → [K, batch, *data_shape]."""
+        outputs = self.decoder(tf.reshape(z, [-1, self.latent_dim]))
+        return tf.reshape(outputs, tf.concat([tf.shape(z)[:2], self.data_shape], axis=0))
+
+    def forward(self, x: tf.Tensor, seed: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
+        """ELBO terms for a batch with an explicit stateless seed (the `elbo` endpoint).
+
+        Returns per-example `neg_elbo`, `recon_nll`, `kl` (means over the K samples), the
+        training `objective` (its gradient is the chosen estimator's), the decoder `outputs`
+        and latent `z` of the first sample.
+        """
         x = tf.cast(x, self.compute_dtype)
         if self.validate_inputs:
             x = self.likelihood.validate(x)
         params = self.encoder(x)
         q = self.posterior(params)
-        z = self.sample_posterior(q, params, as_seed(seed))
-        outputs = self.decoder(z)
-        recon_nll = -self.likelihood_distribution(outputs).log_prob(x)
+        z = self.sample_posterior(q, params, as_seed(seed), self.num_samples)  # [K, batch, ...]
+        if self.estimator == "reinforce":
+            z = tf.stop_gradient(z)
+        outputs = self.decode_samples(z)
+        log_px = self.likelihood_distribution(outputs).log_prob(x)  # [K, batch]
         kl, regularizer = self.kl_terms(q, self.prior(), z, params)
+        kl, regularizer = (tf.broadcast_to(t, tf.shape(log_px)) for t in (kl, regularizer))
+        objective = -log_px + regularizer
+        if self.estimator == "reinforce":
+            # The learning signal of the terms whose gradient reaches φ only through z.
+            signal = log_px if self.uses_analytic_kl() else log_px - kl
+            objective += score_function_surrogate(signal, q.log_prob(z), self._baseline(signal, training))
         return {
-            "neg_elbo": recon_nll + kl,
-            "recon_nll": recon_nll,
-            "kl": kl,
-            "objective": recon_nll + regularizer,
-            "outputs": outputs,
-            "z": z,
+            "neg_elbo": tf.reduce_mean(-log_px + kl, axis=0),
+            "recon_nll": tf.reduce_mean(-log_px, axis=0),
+            "kl": tf.reduce_mean(kl, axis=0),
+            "objective": tf.reduce_mean(objective, axis=0),
+            "outputs": outputs[0],
+            "z": z[0],
         }
 
+    def _baseline(self, signal, training):
+        if self.baseline == "rloo":
+            return leave_one_out_baseline(signal, axis=0)
+        if self.baseline != "moving_average":
+            return 0.0
+        gamma = self.baseline_decay
+        value = self.baseline_ema / tf.maximum(1.0 - gamma**self.baseline_steps, 1e-12)
+        value = tf.where(self.baseline_steps > 0, value, tf.reduce_mean(signal))
+        if training:
+            self.baseline_ema.assign(gamma * self.baseline_ema + (1.0 - gamma) * tf.reduce_mean(signal))
+            self.baseline_steps.assign_add(1.0)
+        return tf.stop_gradient(value)
+
     def call(self, x, training=False):
-        terms = self.forward(x, self.seed_generator.next())
+        terms = self.forward(x, self.seed_generator.next(), training=bool(training))
         self.add_loss(tf.reduce_mean(terms.pop("objective")))
         return terms
 
@@ -225,10 +302,7 @@ class VAE(keras.Model):
         """logsumexp over `num_samples` importance weights log p(x,z) − log q(z|x)."""
         q = self.posterior(self.encoder(x))
         z = q.sample(num_samples, seed=seed)  # [k, batch, latent]
-        flat = tf.reshape(z, [-1, self.latent_dim])
-        outputs = self.decoder(flat)
-        outputs = tf.reshape(outputs, tf.concat([tf.shape(z)[:2], self.data_shape], axis=0))
-        log_px = self.likelihood_distribution(outputs).log_prob(x)
+        log_px = self.likelihood_distribution(self.decode_samples(z)).log_prob(x)
         log_w = log_px + self.prior().log_prob(z) - q.log_prob(z)
         return tf.reduce_logsumexp(log_w, axis=0)
 
@@ -283,6 +357,10 @@ class VAE(keras.Model):
             decoder=self.decoder_spec,
             likelihood=self.likelihood.get_config(),
             kl=self.kl,
+            estimator=self.estimator,
+            baseline=self.baseline,
+            num_samples=self.num_samples,
+            baseline_decay=self.baseline_decay,
             validate_inputs=self.validate_inputs,
             seed=self.seed,
         )

@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-from keraszoo.distributions import analytic_kl, gaussian_param_l2
-from keraszoo.models.base import VAE
+from keraszoo.distributions import gaussian_param_l2
+from keraszoo.models.continuous_vae import ContinuousVAE
 from keraszoo.models.registry import register_model
-from keraszoo.random import replica_slice_noise
-
-tfd = tfp.distributions
 
 
 @register_model("gaussian_vae")
 @keras.saving.register_keras_serializable(package="keraszoo")
-class GaussianVAE(VAE):
+class GaussianVAE(ContinuousVAE):
     """VAE with a diagonal Gaussian posterior and a standard normal prior.
 
     Args: see `keraszoo.models.base.VAE`; `kl` may also be `"param_l2"`.
@@ -38,41 +34,23 @@ class GaussianVAE(VAE):
     TensorShape([16, 8, 8, 1])
     """
 
-    kl_choices = ("analytic", "monte_carlo", "param_l2")
+    kl_choices = ("auto", "analytic", "monte_carlo", "param_l2")
 
-    def num_posterior_params(self):
-        return 2 * self.latent_dim
+    def __init__(self, data_shape, **kwargs):
+        for fixed in ("posterior", "prior"):
+            kwargs.pop(fixed, None)  # present in configs saved by ContinuousVAE.get_config
+        super().__init__(data_shape, posterior="gaussian", prior="normal", **kwargs)
 
-    def _loc_log_scale(self, params):
-        loc, log_scale = tf.split(params, 2, axis=-1)
-        return loc, log_scale
+    def uses_analytic_kl(self):
+        return self.kl != "monte_carlo"
 
-    def posterior(self, params):
-        loc, log_scale = self._loc_log_scale(params)
-        return tfd.MultivariateNormalDiag(loc=loc, scale_diag=tf.exp(log_scale))
-
-    def prior(self):
-        zeros = tf.zeros([self.latent_dim], self.compute_dtype)
-        return tfd.MultivariateNormalDiag(loc=zeros, scale_diag=tf.ones_like(zeros))
-
-    def sample_posterior(self, q, params, seed):
-        loc, log_scale = self._loc_log_scale(params)
-        eps = replica_slice_noise(
-            lambda shape, s: tf.random.stateless_normal(shape, s, dtype=loc.dtype),
-            tf.shape(loc),
-            seed,
-        )
-        return loc + tf.exp(log_scale) * eps
-
-    def posterior_mode(self, q, params):
-        return self._loc_log_scale(params)[0]
-
-    def encode_outputs(self, q, params):
-        loc, log_scale = self._loc_log_scale(params)
+    def encode_outputs(self, q, raw):
+        loc, log_scale = tf.split(raw, 2, axis=-1)
         return {"mean": loc, "log_scale": log_scale}
 
-    def kl_terms(self, q, p, z, params):
+    def kl_terms(self, q, p, z, raw):
+        kl, _ = super().kl_terms(q, p, z, raw)
         if self.kl != "param_l2":
-            return super().kl_terms(q, p, z, params)
-        loc, log_scale = self._loc_log_scale(params)
-        return analytic_kl(q, p), gaussian_param_l2(loc, tf.exp(log_scale))
+            return kl, kl
+        params = self.posterior_params(raw)
+        return kl, gaussian_param_l2(params["loc"], params["scale"])

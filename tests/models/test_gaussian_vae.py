@@ -168,7 +168,9 @@ def test_elbo_below_and_iwae_approaches_log_marginal():
     gaps = [np.mean(log_px - bound) for bound in bounds]
     assert all(g1 > g2 for g1, g2 in zip(gaps, gaps[1:], strict=False))  # L_k increases with k ...
     assert abs(gaps[-1]) < 0.02  # ... towards log p(x)
-    np.testing.assert_allclose(gaps[0], np.mean(log_px - elbo), atol=0.15)  # L_1 is the ELBO
+    # L_1 is the ELBO (Monte Carlo KL instead of analytic): equal within Monte Carlo error.
+    l1 = model.log_likelihood(np.tile(x, (1000, 1)), num_samples=1, seed=5).numpy()
+    assert abs(l1.mean() - elbo.mean()) < 4 * l1.std() / np.sqrt(l1.size) + 0.02
 
 
 def test_chunking_does_not_change_the_estimate():

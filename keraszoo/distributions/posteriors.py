@@ -1,0 +1,273 @@
+"""Posterior families q_φ(z|x) and priors p(z) for continuous latents, chosen by name (SPEC §1.5-1.7).
+
+Three ways to reparameterize z = g(φ, x, ε) with parameter-free noise ε:
+
+    location-scale:      z = loc + scale·ε             gaussian, laplace, logistic, student_t,
+                                                       uniform, triangular
+    transformation:      z = exp(loc + scale·ε)         lognormal
+                         implicit reparameterization    gamma, beta, dirichlet, chi2 (TFP's
+                         gradients (Figurnov et al.)   implicit gradients; no explicit ε)
+    inverse CDF:         z = F⁻¹(ε), ε ~ U(0, 1)        kumaraswamy, weibull, gumbel, exponential
+
+For the explicit families q is built as a TFP `TransformedDistribution` of the noise
+distribution through the bijector g, so log q(z|x) is computed by change of variables,
+    log q(z|x) = log p(ε) − log |det ∂z/∂ε|,   ε = g⁻¹(z)          (tutorial §1.7),
+and the tests compare it with the closed-form density (`closed_form`) of the same family.
+
+Every family has a matching default prior; any prior whose support contains the posterior's
+support can be chosen (`check_support`). The KL is analytic where TFP registers one for the
+closed-form pair, Monte Carlo otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+from tensorflow_probability.python.distributions import kullback_leibler
+
+from keraszoo._checks import check_one_of
+
+tfd, tfb = tfp.distributions, tfp.bijectors
+
+STUDENT_T_DF = 3.0
+# A support is contained in these prior supports.
+_CONTAINED_IN = {
+    "real": {"real"},
+    "positive": {"positive", "real"},
+    "unit": {"unit", "positive", "real"},
+    "simplex": {"simplex"},
+}
+
+
+def _open_uniform(shape, seed, dtype):
+    # U(0, 1) on the open interval: inverse CDFs such as Gumbel's −log(−log u) are infinite at 0.
+    return tf.random.stateless_uniform(shape, seed, minval=np.finfo(dtype.as_numpy_dtype).tiny, dtype=dtype)
+
+
+def _sampler(dist: Callable[[tf.DType], tfd.Distribution]):
+    return lambda shape, seed, dtype: dist(dtype).sample(shape, seed=seed)
+
+
+def _affine(loc, scale):
+    return tfb.Chain([tfb.Shift(loc), tfb.Scale(scale)])
+
+
+@dataclasses.dataclass(frozen=True)
+class PosteriorFamily:
+    """A posterior family: parameter heads, closed form, and how to reparameterize it.
+
+    Attributes:
+        name: registry name.
+        params: names of the per-dimension parameters, in encoder-output order.
+        positive: for each parameter, whether it is constrained to be > 0.
+        support: "real", "positive", "unit" or "simplex".
+        closed_form: `closed_form(**params)` → the family's TFP distribution (batch [.., L],
+            or event [L] for the simplex).
+        noise: `noise(shape, seed, dtype)` draws parameter-free ε (None: implicit
+            reparameterization via `closed_form(...).sample`).
+        noise_dist: the distribution of ε, for log p(ε) in the change of variables.
+        bijector: `bijector(**params)` → g with z = g(ε).
+        default_prior: name in `PRIORS`.
+    """
+
+    name: str
+    params: tuple[str, ...]
+    positive: tuple[bool, ...]
+    support: str
+    closed_form: Callable[..., tfd.Distribution]
+    default_prior: str
+    noise: Callable | None = None
+    noise_dist: Callable[[tf.DType], tfd.Distribution] | None = None
+    bijector: Callable[..., tfb.Bijector] | None = None
+    log_scale: bool = False  # positive parameters as exp(raw) (the tutorial's log σ) instead of softplus
+
+    @property
+    def explicit(self) -> bool:
+        return self.bijector is not None
+
+    @property
+    def vector_event(self) -> bool:
+        return self.support == "simplex"
+
+    def constrain(self, raw: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Encoder output [..., len(params)·L] → named parameters, each [..., L]."""
+        chunks = tf.split(raw, len(self.params), axis=-1)
+        out = {}
+        for name, positive, chunk in zip(self.params, self.positive, chunks, strict=True):
+            if positive:
+                # softplus + floor keeps scales and concentrations away from 0 (finite log q).
+                chunk = tf.exp(chunk) if self.log_scale else tf.nn.softplus(chunk) + 1e-4
+            out[name] = chunk
+        return out
+
+    def distribution(self, params: dict[str, tf.Tensor]) -> tfd.Distribution:
+        """q(z|x) with one event of L per example; log_prob by change of variables when explicit."""
+        if self.explicit:
+            ref = next(iter(params.values()))
+            base = tfd.BatchBroadcast(self.noise_dist(ref.dtype), tf.shape(ref))
+            dist = tfd.TransformedDistribution(base, self.bijector(**params))
+        else:
+            dist = self.closed_form(**params)
+        return dist if self.vector_event else tfd.Independent(dist, 1)
+
+    def closed(self, params: dict[str, tf.Tensor]) -> tfd.Distribution:
+        dist = self.closed_form(**params)
+        return dist if self.vector_event else tfd.Independent(dist, 1)
+
+
+def _normal(dtype):
+    return tfd.Normal(tf.zeros([], dtype), tf.ones([], dtype))
+
+
+def _unit_uniform(dtype):
+    return tfd.Uniform(tf.zeros([], dtype), tf.ones([], dtype))
+
+
+def _inverse_cdf(cdf):
+    return lambda **p: tfb.Invert(cdf(**p))
+
+
+FAMILIES: dict[str, PosteriorFamily] = {
+    f.name: f
+    for f in [
+        PosteriorFamily(
+            "gaussian", ("loc", "scale"), (False, True), "real",
+            lambda loc, scale: tfd.Normal(loc, scale), "normal",
+            noise=lambda shape, seed, dtype: tf.random.stateless_normal(shape, seed, dtype=dtype),
+            noise_dist=_normal, bijector=_affine, log_scale=True,
+        ),
+        PosteriorFamily(
+            "laplace", ("loc", "scale"), (False, True), "real",
+            lambda loc, scale: tfd.Laplace(loc, scale), "laplace",
+            noise=_sampler(lambda d: tfd.Laplace(tf.zeros([], d), 1.0)),
+            noise_dist=lambda d: tfd.Laplace(tf.zeros([], d), 1.0), bijector=_affine,
+        ),
+        PosteriorFamily(
+            "logistic", ("loc", "scale"), (False, True), "real",
+            lambda loc, scale: tfd.Logistic(loc, scale), "logistic",
+            noise=_sampler(lambda d: tfd.Logistic(tf.zeros([], d), 1.0)),
+            noise_dist=lambda d: tfd.Logistic(tf.zeros([], d), 1.0), bijector=_affine,
+        ),
+        PosteriorFamily(
+            "student_t", ("loc", "scale"), (False, True), "real",
+            lambda loc, scale: tfd.StudentT(STUDENT_T_DF, loc, scale), "student_t",
+            noise=_sampler(lambda d: tfd.StudentT(tf.constant(STUDENT_T_DF, d), 0.0, 1.0)),
+            noise_dist=lambda d: tfd.StudentT(tf.constant(STUDENT_T_DF, d), 0.0, 1.0), bijector=_affine,
+        ),
+        PosteriorFamily(
+            "uniform", ("loc", "half_width"), (False, True), "real",
+            lambda loc, half_width: tfd.Uniform(loc - half_width, loc + half_width), "normal",
+            noise=lambda shape, seed, dtype: 2.0 * _open_uniform(shape, seed, dtype) - 1.0,
+            noise_dist=lambda d: tfd.Uniform(tf.constant(-1.0, d), 1.0), bijector=_affine,
+        ),
+        PosteriorFamily(
+            "triangular", ("loc", "half_width"), (False, True), "real",
+            lambda loc, half_width: tfd.Triangular(loc - half_width, loc + half_width, loc), "normal",
+            noise=_sampler(lambda d: tfd.Triangular(tf.constant(-1.0, d), 1.0, 0.0)),
+            noise_dist=lambda d: tfd.Triangular(tf.constant(-1.0, d), 1.0, 0.0), bijector=_affine,
+        ),
+        PosteriorFamily(
+            "lognormal", ("loc", "scale"), (False, True), "positive",
+            lambda loc, scale: tfd.LogNormal(loc, scale), "lognormal",
+            noise=lambda shape, seed, dtype: tf.random.stateless_normal(shape, seed, dtype=dtype),
+            noise_dist=_normal, bijector=lambda loc, scale: tfb.Chain([tfb.Exp(), _affine(loc, scale)]),
+            log_scale=True,
+        ),
+        PosteriorFamily(
+            "gamma", ("concentration", "rate"), (True, True), "positive",
+            lambda concentration, rate: tfd.Gamma(concentration, rate), "gamma",
+        ),
+        PosteriorFamily(
+            "beta", ("concentration1", "concentration0"), (True, True), "unit",
+            lambda concentration1, concentration0: tfd.Beta(concentration1, concentration0), "beta",
+        ),
+        PosteriorFamily(
+            "dirichlet", ("concentration",), (True,), "simplex",
+            lambda concentration: tfd.Dirichlet(concentration), "dirichlet",
+        ),
+        PosteriorFamily("chi2", ("df",), (True,), "positive", lambda df: tfd.Chi2(df), "chi2"),
+        PosteriorFamily(
+            "kumaraswamy", ("concentration1", "concentration0"), (True, True), "unit",
+            lambda concentration1, concentration0: tfd.Kumaraswamy(concentration1, concentration0), "beta",
+            noise=_open_uniform, noise_dist=_unit_uniform,
+            bijector=_inverse_cdf(
+                lambda concentration1, concentration0: tfb.KumaraswamyCDF(concentration1, concentration0)
+            ),
+        ),
+        PosteriorFamily(
+            "weibull", ("concentration", "scale"), (True, True), "positive",
+            lambda concentration, scale: tfd.Weibull(concentration, scale), "weibull",
+            noise=_open_uniform, noise_dist=_unit_uniform,
+            bijector=_inverse_cdf(lambda concentration, scale: tfb.WeibullCDF(scale, concentration)),
+        ),
+        PosteriorFamily(
+            "gumbel", ("loc", "scale"), (False, True), "real",
+            lambda loc, scale: tfd.Gumbel(loc, scale), "gumbel",
+            noise=_open_uniform, noise_dist=_unit_uniform,
+            bijector=_inverse_cdf(lambda loc, scale: tfb.GumbelCDF(loc, scale)),
+        ),
+        PosteriorFamily(
+            "exponential", ("rate",), (True,), "positive",
+            lambda rate: tfd.Exponential(rate), "exponential",
+            noise=_open_uniform, noise_dist=_unit_uniform,
+            # F⁻¹(u) = −log(1 − u)/rate: the Weibull inverse CDF with concentration 1.
+            bijector=_inverse_cdf(lambda rate: tfb.WeibullCDF(1.0 / rate, tf.ones_like(rate))),
+        ),
+    ]
+}  # fmt: skip
+
+# name: (support, per-dimension distribution from a dtype and the latent size)
+PRIORS: dict[str, tuple[str, Callable]] = {
+    "normal": ("real", lambda z: tfd.Normal(z, 1.0)),
+    "laplace": ("real", lambda z: tfd.Laplace(z, 1.0)),
+    "logistic": ("real", lambda z: tfd.Logistic(z, 1.0)),
+    "student_t": ("real", lambda z: tfd.StudentT(STUDENT_T_DF, z, 1.0)),
+    "gumbel": ("real", lambda z: tfd.Gumbel(z, 1.0)),
+    "lognormal": ("positive", lambda z: tfd.LogNormal(z, 1.0)),
+    "gamma": ("positive", lambda z: tfd.Gamma(z + 1.0, 1.0)),
+    "exponential": ("positive", lambda z: tfd.Exponential(z + 1.0)),
+    "weibull": ("positive", lambda z: tfd.Weibull(z + 1.0, 1.0)),
+    "chi2": ("positive", lambda z: tfd.Chi2(z + 2.0)),
+    "beta": ("unit", lambda z: tfd.Beta(z + 1.0, 1.0)),
+    "kumaraswamy": ("unit", lambda z: tfd.Kumaraswamy(z + 1.0, 1.0)),
+    "dirichlet": ("simplex", lambda z: tfd.Dirichlet(z + 1.0)),
+}
+
+
+def get_family(name: str) -> PosteriorFamily:
+    check_one_of("posterior", name, FAMILIES)
+    return FAMILIES[name]
+
+
+def make_prior(name: str, latent_dim: int, dtype="float32") -> tfd.Distribution:
+    """The prior `name` over R^L (or the simplex), one event of `latent_dim`."""
+    check_one_of("prior", name, PRIORS)
+    support, build = PRIORS[name]
+    dist = build(tf.zeros([latent_dim], dtype))
+    return dist if support == "simplex" else tfd.Independent(dist, 1)
+
+
+def check_support(family: PosteriorFamily, prior: str) -> None:
+    """Raises ValueError when q's support is not inside p's (the KL would be infinite)."""
+    check_one_of("prior", prior, PRIORS)
+    prior_support = PRIORS[prior][0]
+    if prior_support not in _CONTAINED_IN[family.support]:
+        compatible = sorted(n for n, (s, _) in PRIORS.items() if s in _CONTAINED_IN[family.support])
+        raise ValueError(
+            f"The {family.name!r} posterior has {family.support} support, the {prior!r} prior "
+            f"{prior_support} support: KL(q ‖ p) would be infinite. Choose a prior from {compatible}. "
+            f"Received: posterior={family.name!r}, prior={prior!r}"
+        )
+
+
+def has_analytic_kl(family: PosteriorFamily, prior: str, latent_dim: int = 2) -> bool:
+    """Whether TFP registers a closed-form KL between the family and the prior."""
+    ones = tf.ones([latent_dim])
+    q = family.closed_form(**{p: ones for p in family.params})
+    p = make_prior(prior, latent_dim)
+    p = p if family.vector_event else p.distribution
+    return kullback_leibler._registered_kl(type(q), type(p)) is not None  # noqa: SLF001

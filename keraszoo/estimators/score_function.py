@@ -1,0 +1,51 @@
+"""Gradient estimators as surrogate losses (SPEC §1.5-1.6).
+
+All estimators here are written as *surrogates*: tensors whose value is what the model
+reports and whose gradient is the estimator's. They therefore compose with `model.fit`,
+`add_loss` and tf.distribute like any other loss.
+
+Reparameterization (pathwise): z = g(φ, x, ε) keeps its gradient path; nothing to add.
+
+Score function / REINFORCE (Williams 1992):
+    ∇_φ E_q[f(z)] = E_q[ f(z) ∇_φ log q_φ(z|x) ]               (z drawn with stop_gradient)
+  with a baseline b that does not depend on z (it leaves the estimator unbiased):
+    ∇_φ E_q[f(z)] ≈ (f(z) − b) ∇_φ log q_φ(z|x)
+  Baselines: a moving average of f (b ← γ b + (1 − γ) mean f), or leave-one-out over K
+  samples of the same x (RLOO, Kool et al. 2019): b_k = (Σ_{j≠k} f_j)/(K − 1).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+ESTIMATORS = ("reparameterization", "reinforce")
+BASELINES = ("none", "moving_average", "rloo")
+
+
+def zero_valued(surrogate: tf.Tensor) -> tf.Tensor:
+    """surrogate − sg(surrogate): value 0, gradient ∇ surrogate."""
+    return surrogate - tf.stop_gradient(surrogate)
+
+
+def score_function_surrogate(
+    signal: tf.Tensor, log_q: tf.Tensor, baseline: tf.Tensor | float = 0.0
+) -> tf.Tensor:
+    """A zero-valued loss whose gradient is −(f − b) ∇ log q, the REINFORCE estimate of −∇ E_q[f].
+
+    Args:
+        signal: f(z) per sample, any shape; treated as a constant.
+        log_q: log q_φ(z|x) at the (stop-gradient) samples, same shape, differentiable in φ.
+        baseline: b, broadcastable to `signal`; treated as a constant.
+
+    Returns:
+        A tensor of the shape of `signal`, all zeros, to be added to a minimized loss.
+    """
+    advantage = tf.stop_gradient(signal - baseline)
+    return zero_valued(-advantage * log_q)
+
+
+def leave_one_out_baseline(signal: tf.Tensor, axis: int = 0) -> tf.Tensor:
+    """b_k = mean of the other K − 1 samples along `axis` (needs K ≥ 2)."""
+    k = tf.cast(tf.shape(signal)[axis], signal.dtype)
+    total = tf.reduce_sum(signal, axis=axis, keepdims=True)
+    return (total - signal) / (k - 1.0)
