@@ -162,13 +162,15 @@ FAMILIES: dict[str, PosteriorFamily] = {
             "uniform", ("loc", "half_width"), (False, True), "real",
             lambda loc, half_width: tfd.Uniform(loc - half_width, loc + half_width), "normal",
             noise=lambda shape, seed, dtype: 2.0 * _open_uniform(shape, seed, dtype) - 1.0,
-            noise_dist=lambda d: tfd.Uniform(tf.constant(-1.0, d), 1.0), bijector=_affine,
+            noise_dist=lambda d: tfd.Uniform(tf.constant(-1.0, d), 1.0),
+            bijector=lambda loc, half_width: _affine(loc, half_width),
         ),
         PosteriorFamily(
             "triangular", ("loc", "half_width"), (False, True), "real",
             lambda loc, half_width: tfd.Triangular(loc - half_width, loc + half_width, loc), "normal",
             noise=_sampler(lambda d: tfd.Triangular(tf.constant(-1.0, d), 1.0, 0.0)),
-            noise_dist=lambda d: tfd.Triangular(tf.constant(-1.0, d), 1.0, 0.0), bijector=_affine,
+            noise_dist=lambda d: tfd.Triangular(tf.constant(-1.0, d), 1.0, 0.0),
+            bijector=lambda loc, half_width: _affine(loc, half_width),
         ),
         PosteriorFamily(
             "lognormal", ("loc", "scale"), (False, True), "positive",

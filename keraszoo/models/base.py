@@ -300,8 +300,9 @@ class VAE(keras.Model):
     @tf.function(reduce_retracing=True)
     def _iw_chunk(self, x, num_samples, seed):
         """logsumexp over `num_samples` importance weights log p(x,z) − log q(z|x)."""
-        q = self.posterior(self.encoder(x))
-        z = q.sample(num_samples, seed=seed)  # [k, batch, latent]
+        params = self.encoder(x)
+        q = self.posterior(params)
+        z = self.sample_posterior(q, params, seed, num_samples)  # [k, batch, latent]
         log_px = self.likelihood_distribution(self.decode_samples(z)).log_prob(x)
         log_w = log_px + self.prior().log_prob(z) - q.log_prob(z)
         return tf.reduce_logsumexp(log_w, axis=0)

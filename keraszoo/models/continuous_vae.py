@@ -72,6 +72,23 @@ class ContinuousVAE(VAE):
         return super().kl_terms(q, p, z, raw)
 
     def sample_posterior(self, q, raw, seed, num_samples):
+        return self._inside_support(self._draw(q, raw, seed, num_samples))
+
+    def _inside_support(self, z):
+        # Float32 samples of bounded families can round onto the boundary (a Kumaraswamy
+        # sample with a small concentration rounds to 1.0 for ~1 % of the noise), where
+        # log q(z) is infinite. Keep them strictly inside: the shift is below 1e-6.
+        support = self.family.support
+        if support == "unit":
+            return tf.clip_by_value(z, 1e-6, 1.0 - 1e-6)
+        if support == "positive":
+            return tf.maximum(z, 1e-30)
+        if support == "simplex":
+            z = tf.maximum(z, 1e-6)
+            return z / tf.reduce_sum(z, axis=-1, keepdims=True)
+        return z
+
+    def _draw(self, q, raw, seed, num_samples):
         params = self.posterior_params(raw)
         ref = next(iter(params.values()))
         if not self.family.explicit:

@@ -1,0 +1,93 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keraszoo import ContinuousVAE, GaussianVAE
+from keraszoo.distributions import FAMILIES
+from tests.conftest import small_vae_config
+
+
+def _dataset(x):
+    return tf.data.Dataset.from_tensor_slices(x).batch(8)
+
+
+@pytest.mark.parametrize("posterior", sorted(FAMILIES))
+def test_every_family_trains_samples_and_round_trips(posterior, binary_batch):
+    model = ContinuousVAE(**small_vae_config(posterior=posterior))
+    model.compile(keras.optimizers.Adam(1e-2))
+    before = [w.numpy().copy() for w in model.encoder.trainable_weights]
+    history = model.fit(_dataset(binary_batch), epochs=2, verbose=0, shuffle=False).history
+    assert np.all(np.isfinite(history["neg_elbo"])) and np.all(np.array(history["kl"]) >= -1e-3)
+    assert any(
+        not np.array_equal(w.numpy(), b) for w, b in zip(model.encoder.trainable_weights, before, strict=True)
+    )
+    assert model.sample(3, seed=0)["x_mean"].shape == (3, 8, 8, 1)
+    assert set(model.encode(binary_batch)) == set(model.family.params)
+    assert np.all(np.isfinite(model.reconstruct(binary_batch).numpy()))
+    restored = ContinuousVAE.from_config(model.get_config())
+    restored.set_weights(model.get_weights())
+    np.testing.assert_allclose(
+        restored.elbo(binary_batch, 1)["elbo"], model.elbo(binary_batch, 1)["elbo"], rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize("baseline, k", [("none", 1), ("moving_average", 1), ("rloo", 3)])
+def test_reinforce_trains_through_fit(baseline, k, binary_batch):
+    model = GaussianVAE(**small_vae_config(estimator="reinforce", baseline=baseline, num_samples=k))
+    model.compile(keras.optimizers.Adam(1e-2))
+    history = model.fit(_dataset(binary_batch), epochs=2, verbose=0, shuffle=False).history
+    assert np.all(np.isfinite(history["loss"]))
+    # The surrogate is zero-valued: the loss is still the −ELBO.
+    np.testing.assert_allclose(history["loss"], history["neg_elbo"], rtol=1e-5)
+    if baseline == "moving_average":
+        assert model.baseline_steps.numpy() == 4  # 2 epochs × 2 batches, training only
+        model.evaluate(_dataset(binary_batch), verbose=0)
+        assert model.baseline_steps.numpy() == 4
+
+
+def test_reinforce_encoder_gradient_is_finite_and_nonzero_and_reparam_has_none_through_z(binary_batch):
+    for estimator in ("reparameterization", "reinforce"):
+        model = ContinuousVAE(**small_vae_config(posterior="gamma", estimator=estimator, kl="monte_carlo"))
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model.forward(binary_batch, tf.constant([0, 1]))["objective"])
+        grads = tape.gradient(loss, model.encoder.trainable_weights)
+        assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in grads)
+        assert any(np.any(g.numpy() != 0) for g in grads)
+
+
+def test_moving_average_baseline_by_hand():
+    model = GaussianVAE(
+        **small_vae_config(estimator="reinforce", baseline="moving_average", baseline_decay=0.5)
+    )
+    s1, s2 = tf.constant([[2.0, 4.0]]), tf.constant([[10.0, 10.0]])
+    assert model._baseline(s1, training=True).numpy() == 3.0  # first step: the batch mean
+    # ema = 0.5·3 = 1.5, bias-corrected by 1 − 0.5¹: 3.0
+    assert model._baseline(s2, training=True).numpy() == pytest.approx(3.0)
+    # ema = 0.5·1.5 + 0.5·10 = 5.75, corrected by 1 − 0.5² = 0.75
+    assert model._baseline(s2, training=False).numpy() == pytest.approx(5.75 / 0.75)
+    assert model._baseline(s2, training=False).numpy() == pytest.approx(5.75 / 0.75)  # no update
+
+
+def test_estimator_argument_errors():
+    with pytest.raises(ValueError, match="Received: estimator='pathwise'"):
+        GaussianVAE(**small_vae_config(estimator="pathwise"))
+    with pytest.raises(ValueError, match="only applies to estimator='reinforce'"):
+        GaussianVAE(**small_vae_config(baseline="rloo", num_samples=2))
+    with pytest.raises(ValueError, match="Received: num_samples=1"):
+        GaussianVAE(**small_vae_config(estimator="reinforce", baseline="rloo"))
+
+
+def test_two_replicas_match_one_for_a_transformed_family():
+    x = (np.random.default_rng(0).random((16, 8, 8, 1)) > 0.5).astype("float32")
+    weights, result = None, {}
+    for devices in (["/cpu:0"], ["/cpu:0", "/cpu:1"]):
+        with tf.distribute.MirroredStrategy(devices).scope():
+            model = ContinuousVAE(**small_vae_config(posterior="kumaraswamy"))
+            model.compile(keras.optimizers.SGD(0.1))
+        weights = weights or model.get_weights()
+        model.set_weights(weights)
+        model.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=2, verbose=0, shuffle=False)
+        result[len(devices)] = model.get_weights()
+    for a, b in zip(result[1], result[2], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
