@@ -7,6 +7,7 @@ from keraszoo.models.registry import available_models, build_model, get_model_cl
 
 __all__ = [
     "VAE",
+    "ContinuousVAE",
     "GaussianVAE",
     "available_models",
     "build_model",

@@ -236,8 +236,7 @@ class VAE(keras.Model):
         self.add_loss(tf.reduce_mean(terms.pop("objective")))
         return terms
 
-    def compile(self, *args, **kwargs):
-        super().compile(*args, **kwargs)
+    def make_train_function(self, force=False):
         if self.jit_compile and self.validate_inputs:
             warnings.warn(
                 "XLA (jit_compile) drops assertion ops, so `validate_inputs=True` cannot reject "
@@ -246,6 +245,7 @@ class VAE(keras.Model):
                 "with jit_compile=False.",
                 stacklevel=2,
             )
+        return super().make_train_function(force)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         for name, tracker in self.trackers.items():

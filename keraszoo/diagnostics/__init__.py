@@ -1,0 +1,1 @@
+"""Diagnostics users can run on trained models: `keraszoo.diagnostics.gradients`."""
