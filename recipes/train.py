@@ -14,6 +14,24 @@ import sys
 from recipes import available_recipes, get_config
 
 
+def apply_overrides(config, assignments):
+    """Applies `KEY=VALUE` strings; `model_config.NAME=VALUE` sets one model argument."""
+    values = config.to_dict()
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        if not sep:
+            raise ValueError(f"Expected --set KEY=VALUE. Received: --set {assignment!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if key.startswith("model_config."):
+            values["model_config"] = {**values["model_config"], key.split(".", 1)[1]: value}
+        else:
+            values[key] = value
+    return type(config).from_dict(values)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recipes.train", description=__doc__.split("\n")[1])
     parser.add_argument("recipe", nargs="?", help=f"one of {available_recipes()}")
@@ -35,6 +53,14 @@ def main(argv=None) -> int:
     parser.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA")
     parser.add_argument("--eval-num-samples", type=int, help="k of the importance-weighted NLL")
     parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field or a model_config entry, e.g. --set model_config.posterior=gamma "
+        "--set model_config.estimator=reinforce (VALUE is parsed as JSON when it can be)",
+    )
     args = parser.parse_args(argv)
     if args.list or not args.recipe:
         print("\n".join(available_recipes()))
@@ -61,6 +87,7 @@ def main(argv=None) -> int:
         config = config.replace(**{k: v for k, v in changes.items() if v is not None})
         if args.no_export:
             config = config.replace(export_dir=None)
+        config = apply_overrides(config, args.set)
         results = train_and_evaluate(config, args.workdir or f"runs/{args.recipe}")
     except (ValueError, DatasetUnavailableError) as err:
         print(f"error: {err}", file=sys.stderr)

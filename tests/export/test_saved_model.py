@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from keraszoo import GaussianVAE
+from keraszoo import ContinuousVAE, GaussianVAE
 from keraszoo.export import MANIFEST, ExportExistsError, export_model, list_versions
 from tests.conftest import small_vae_config
 
@@ -18,6 +18,13 @@ def exported(tmp_path_factory):
     model = GaussianVAE(**small_vae_config(encoder="conv"))
     base = str(tmp_path_factory.mktemp("exports"))
     return model, base, export_model(model, base, metadata={"note": "test"})
+
+
+@pytest.fixture(scope="module", params=["gaussian", "kumaraswamy", "gamma"])
+def exported_family(request, tmp_path_factory):
+    """Explicit (location-scale, inverse CDF) and implicit-reparameterization families."""
+    model = ContinuousVAE(**small_vae_config(posterior=request.param))
+    return model, export_model(model, str(tmp_path_factory.mktemp("exports")))
 
 
 def _site_packages_without(target, blocked):
@@ -36,8 +43,8 @@ def _site_packages_without(target, blocked):
 
 
 @pytest.mark.slow
-def test_export_serves_without_keraszoo_and_matches_keras(exported, tmp_path, binary_batch):
-    model, _, path = exported
+def test_export_serves_without_keraszoo_and_matches_keras(exported_family, tmp_path, binary_batch):
+    model, path = exported_family
     inputs = dict(
         x=binary_batch,
         z=np.random.default_rng(0).normal(size=(3, 4)).astype("float32"),
@@ -68,8 +75,7 @@ def test_export_serves_without_keraszoo_and_matches_keras(exported, tmp_path, bi
     x = binary_batch
     expected = {
         "serving_default/x_mean": model.reconstruct(x),
-        "encode/mean": model.encode(x)["mean"],
-        "encode/log_scale": model.encode(x)["log_scale"],
+        **{f"encode/{k}": v for k, v in model.encode(x).items()},
         "decode/x_mean": model.decode(inputs["z"]),
         "sample/z": model.sample(5, seed=11)["z"],
         "sample/x_mean": model.sample(5, seed=11)["x_mean"],

@@ -50,3 +50,16 @@ def test_missing_data_file_is_a_clear_error(capsys, tmp_path):
         ]
     )
     assert code == 2 and "No such .npz file" in capsys.readouterr().err
+
+
+def test_set_overrides_config_fields_and_model_arguments():
+    from recipes.train import apply_overrides
+
+    config = TrainConfig.from_dict(get_config("gaussian_vae_digits", smoke=True))
+    changed = apply_overrides(config, ["model_config.posterior=gamma", "epochs=3", "model_config.num_samples=4"])
+    assert changed.model_config["posterior"] == "gamma" and changed.model_config["num_samples"] == 4
+    assert changed.epochs == 3 and config.epochs == 2
+    with pytest.raises(ValueError, match="Expected --set KEY=VALUE"):
+        apply_overrides(config, ["epochs"])
+    with pytest.raises(ValueError, match=r"Unknown config keys \['epoch'\]"):
+        apply_overrides(config, ["epoch=3"])
