@@ -56,7 +56,8 @@ def test_set_overrides_config_fields_and_model_arguments():
     from recipes.train import apply_overrides
 
     config = TrainConfig.from_dict(get_config("gaussian_vae_digits", smoke=True))
-    changed = apply_overrides(config, ["model_config.posterior=gamma", "epochs=3", "model_config.num_samples=4"])
+    overrides = ["model_config.posterior=gamma", "epochs=3", "model_config.num_samples=4"]
+    changed = apply_overrides(config, overrides)
     assert changed.model_config["posterior"] == "gamma" and changed.model_config["num_samples"] == 4
     assert changed.epochs == 3 and config.epochs == 2
     with pytest.raises(ValueError, match="Expected --set KEY=VALUE"):
