@@ -68,14 +68,18 @@ def main():
             }
         )
         rows[-1]["own_grad_variance"] = stats[(estimator, baseline)]["variance"]
-    print(
-        f"| estimator | epochs | test −ELBO | test NLL (k={args.k}, {args.eval_examples} ex.) | own gradient variance |"
-    )
+    nll = f"test NLL (k={args.k}, {args.eval_examples} ex.)"
+    print(f"| estimator | epochs | test −ELBO | {nll} | own gradient variance |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(
-            f"| {r['estimator']} | {args.epochs} | {r['neg_elbo']:.2f} | {r['nll']:.2f} | {r['own_grad_variance']:.4g} |"
-        )
+        cells = [
+            r["estimator"],
+            args.epochs,
+            f"{r['neg_elbo']:.2f}",
+            f"{r['nll']:.2f}",
+            f"{r['own_grad_variance']:.4g}",
+        ]
+        print("| " + " | ".join(map(str, cells)) + " |")
     with open(os.path.join(args.workdir, "summary.json"), "w") as f:
         json.dump(rows, f, indent=2)
 
