@@ -2,7 +2,15 @@
 
 __version__ = "0.1.0"
 
-from keraszoo.models import ContinuousVAE, GaussianVAE, available_models, build_model, get_model_class  # noqa: E402
+from keraszoo.models import (
+    BernoulliVAE,
+    CategoricalVAE,
+    ContinuousVAE,
+    GaussianVAE,
+    available_models,
+    build_model,
+    get_model_class,
+)  # noqa: E402
 
 __all__ = [
     "ContinuousVAE",

@@ -24,12 +24,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability.python.distributions import kullback_leibler
 
 from keraszoo._checks import check_one_of
+from keraszoo.estimators.discrete import open_uniform
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
@@ -43,9 +43,8 @@ _CONTAINED_IN = {
 }
 
 
-def _open_uniform(shape, seed, dtype):
-    # U(0, 1) on the open interval: inverse CDFs such as Gumbel's −log(−log u) are infinite at 0.
-    return tf.random.stateless_uniform(shape, seed, minval=np.finfo(dtype.as_numpy_dtype).tiny, dtype=dtype)
+# U(0, 1) on the open interval: inverse CDFs such as Gumbel's −log(−log u) are infinite at 0.
+_open_uniform = open_uniform
 
 
 def _sampler(dist: Callable[[tf.DType], tfd.Distribution]):

@@ -60,7 +60,8 @@ class VAE(keras.Model):
 
     Call arguments:
         x: a batch of examples, shape `(batch,) + data_shape`, float in [0, 1].
-        training: unused by the maths; the ELBO is stochastic in training and evaluation.
+        training: True in `fit`: relaxing estimators (Gumbel-softmax) sample relaxed latents and
+            baselines and temperatures update; False: exact samples, so the ELBO is a true bound.
 
     Returns (from `call`):
         A dict of per-example tensors: `neg_elbo`, `recon_nll` (−log p(x|z)), `kl`, and the
@@ -69,6 +70,7 @@ class VAE(keras.Model):
 
     registry_name = ""
     kl_choices: tuple[str, ...] = ("auto", "analytic", "monte_carlo")
+    estimator_choices: tuple[str, ...] = ESTIMATORS
 
     def __init__(
         self,
@@ -92,7 +94,7 @@ class VAE(keras.Model):
             check_positive("data_shape", d, integer=True)
         check_positive("latent_dim", latent_dim, integer=True)
         check_one_of("kl", kl, self.kl_choices)
-        check_one_of("estimator", estimator, ESTIMATORS)
+        check_one_of("estimator", estimator, self.estimator_choices)
         check_one_of("baseline", baseline, BASELINES)
         check_positive("num_samples", num_samples, integer=True)
         if baseline != "none" and estimator != "reinforce":
@@ -120,7 +122,7 @@ class VAE(keras.Model):
         self.encoder = build_encoder(self.encoder_spec, self.data_shape, self.num_posterior_params())
         self.decoder = build_decoder(self.decoder_spec, latent_dim, self.data_shape)
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names()}
         if baseline == "moving_average":
             # Bias-corrected EMA of the learning signal; "mean" aggregation all-reduces the
             # update under tf.distribute, so every replica holds the same baseline.
@@ -137,6 +139,10 @@ class VAE(keras.Model):
         self.built = True
 
     # ------------------------------------------------------------------ family hooks
+    def metric_names(self) -> tuple[str, ...]:
+        """Per-example outputs of `forward` that are tracked as per-epoch metrics."""
+        return METRIC_NAMES
+
     def num_posterior_params(self) -> int:
         """Size of the encoder output that parameterises q(z|x)."""
         raise NotImplementedError
@@ -150,10 +156,16 @@ class VAE(keras.Model):
         raise NotImplementedError
 
     def sample_posterior(
-        self, q: tfd.Distribution, params: tf.Tensor, seed: tf.Tensor, num_samples: int
+        self,
+        q: tfd.Distribution,
+        params: tf.Tensor,
+        seed: tf.Tensor,
+        num_samples: int,
+        training: bool = False,
     ) -> tf.Tensor:
         """`num_samples` samples z ~ q per example, shape [K, batch, ...], reparameterized where
-        the family allows it, replica-aware (keraszoo.random)."""
+        the family allows it, replica-aware (keraszoo.random). `training` selects relaxed
+        samples for estimators that relax discrete latents."""
         raise NotImplementedError
 
     def posterior_mode(self, q: tfd.Distribution, params: tf.Tensor) -> tf.Tensor:
@@ -197,7 +209,7 @@ class VAE(keras.Model):
             x = self.likelihood.validate(x)
         params = self.encoder(x)
         q = self.posterior(params)
-        z = self.sample_posterior(q, params, as_seed(seed), self.num_samples)  # [K, batch, ...]
+        z = self.sample_posterior(q, params, as_seed(seed), self.num_samples, training)  # [K, batch, ...]
         if self.estimator == "reinforce":
             z = tf.stop_gradient(z)
         outputs = self.decode_samples(z)
@@ -275,18 +287,23 @@ class VAE(keras.Model):
             raise ValueError(
                 f"Expected `z` of shape (batch, {self.latent_dim}). Received: z.shape={tuple(z.shape)}"
             )
+        return self.decode_latent(z)
+
+    def decode_latent(self, z: tf.Tensor) -> tf.Tensor:
+        """E[x | z] for latent vectors z of shape [batch, ...] as the decoder sees them."""
+        z = tf.reshape(tf.cast(z, self.compute_dtype), [-1, self.latent_dim])
         return self.likelihood.mean(self.decoder(z))
 
     def reconstruct(self, x) -> tf.Tensor:
         """E[x | z = mode of q(z|x)]: the deterministic reconstruction."""
         x = self._check_batch(x)
         params = self.encoder(x)
-        return self.decode(self.posterior_mode(self.posterior(params), params))
+        return self.decode_latent(self.posterior_mode(self.posterior(params), params))
 
     def sample(self, n: int, seed=0) -> dict[str, tf.Tensor]:
         """`n` draws z ~ p(z) and their decoded means; the same seed gives the same samples."""
         z = self.prior().sample(n, seed=as_seed(seed))
-        return {"z": z, "x_mean": self.decode(z)}
+        return {"z": z, "x_mean": self.decode_latent(z)}
 
     def elbo(self, x, seed=0) -> dict[str, tf.Tensor]:
         """Per-example ELBO and its terms with a stateless seed."""

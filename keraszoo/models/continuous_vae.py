@@ -71,7 +71,7 @@ class ContinuousVAE(VAE):
             return kl, kl
         return super().kl_terms(q, p, z, raw)
 
-    def sample_posterior(self, q, raw, seed, num_samples):
+    def sample_posterior(self, q, raw, seed, num_samples, training=False):
         return self._inside_support(self._draw(q, raw, seed, num_samples))
 
     def _inside_support(self, z):

@@ -1,0 +1,98 @@
+"""Samplers and gradient estimators for discrete latents (SPEC §2, 2.1, 2.2).
+
+Categorical over M classes (last axis), from logits l, with uniform noise u ∈ (0, 1):
+
+    Gumbel-max:       g = −log(−log u);  argmax_i(l_i + g_i) ~ Categorical(softmax(l))
+    Gumbel-softmax:   y = softmax((log_softmax(l) + g)/τ)              (Jang et al. 2017)
+    ST Gumbel:        forward one_hot(argmax y), backward ∂y              ("hard")
+    straight-through: forward z = one_hot(argmax(l + g)) (an exact sample),
+                      backward ∂ softmax(l): z + p − sg(p)                (Bengio et al. 2013)
+
+Bernoulli (binary latents) from logits l, with the logistic noise L = log u − log(1 − u):
+
+    sample:           z = 1[l + L > 0]   (= 1[u < σ(l)], an exact Bernoulli(σ(l)) sample)
+    relaxed:          y = σ((l + L)/τ)   (binary Concrete / Gumbel-sigmoid, Maddison et al. 2017)
+    straight-through: z + σ(l) − sg(σ(l))
+
+Each relaxed or straight-through sample's forward value is exactly what its formula says;
+only the backward pass changes. Uniforms are drawn from the open interval (tiny, 1), so the
+Gumbel and logistic noises are finite.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+DISCRETE_ESTIMATORS = ("straight_through", "gumbel_softmax", "gumbel_softmax_hard", "reinforce")
+
+
+def open_uniform(shape, seed, dtype=tf.float32) -> tf.Tensor:
+    """U(tiny, 1): never 0 or 1, so −log(−log u) and log u − log(1 − u) are finite."""
+    dtype = tf.as_dtype(dtype)
+    return tf.random.stateless_uniform(shape, seed, minval=np.finfo(dtype.as_numpy_dtype).tiny, dtype=dtype)
+
+
+def gumbel_from_uniform(u: tf.Tensor) -> tf.Tensor:
+    return -tf.math.log(-tf.math.log(u))
+
+
+def logistic_from_uniform(u: tf.Tensor) -> tf.Tensor:
+    return tf.math.log(u) - tf.math.log1p(-u)
+
+
+def straight_through(hard: tf.Tensor, soft: tf.Tensor) -> tf.Tensor:
+    """Forward value `hard`, gradient of `soft`: hard + soft − sg(soft)."""
+    return tf.stop_gradient(hard - soft) + soft
+
+
+# ---------------------------------------------------------------- categorical
+def categorical_sample(logits: tf.Tensor, gumbel: tf.Tensor) -> tf.Tensor:
+    """One-hot Gumbel-max sample (no gradient: argmax is piecewise constant in the logits)."""
+    return tf.one_hot(tf.argmax(logits + gumbel, axis=-1), tf.shape(logits)[-1], dtype=logits.dtype)
+
+
+def gumbel_softmax(logits: tf.Tensor, gumbel: tf.Tensor, temperature, hard: bool = False) -> tf.Tensor:
+    """Relaxed one-hot sample softmax((log_softmax(l) + g)/τ); `hard`: straight-through one-hot."""
+    y = tf.nn.softmax((tf.nn.log_softmax(logits) + gumbel) / temperature)
+    if not hard:
+        return y
+    return straight_through(tf.one_hot(tf.argmax(y, axis=-1), tf.shape(y)[-1], dtype=y.dtype), y)
+
+
+def straight_through_categorical(logits: tf.Tensor, gumbel: tf.Tensor) -> tf.Tensor:
+    """An exact one-hot sample whose gradient is that of softmax(logits)."""
+    return straight_through(categorical_sample(logits, gumbel), tf.nn.softmax(logits))
+
+
+def categorical_kl_uniform(logits: tf.Tensor) -> tf.Tensor:
+    """KL(Cat(softmax l) ‖ Uniform(M)) = Σ_i q_i log(q_i M), from logits, summed over the last axis."""
+    log_q = tf.nn.log_softmax(logits)
+    m = tf.cast(tf.shape(logits)[-1], logits.dtype)
+    # q_i log q_i with q_i = 0 is 0: exp(−inf) · (−inf) would be NaN, so use tf.math.xlogy-style masking.
+    return tf.reduce_sum(tf.math.multiply_no_nan(log_q + tf.math.log(m), tf.exp(log_q)), axis=-1)
+
+
+# ---------------------------------------------------------------- Bernoulli
+def bernoulli_sample(logits: tf.Tensor, logistic: tf.Tensor) -> tf.Tensor:
+    """Exact Bernoulli(σ(l)) sample 1[l + L > 0] (no gradient)."""
+    return tf.cast(logits + logistic > 0, logits.dtype)
+
+
+def relaxed_bernoulli(logits: tf.Tensor, logistic: tf.Tensor, temperature, hard: bool = False) -> tf.Tensor:
+    """Binary Concrete sample σ((l + L)/τ); `hard`: straight-through 1[y > 1/2]."""
+    y = tf.sigmoid((logits + logistic) / temperature)
+    return straight_through(tf.cast(y > 0.5, y.dtype), y) if hard else y
+
+
+def straight_through_bernoulli(logits: tf.Tensor, logistic: tf.Tensor) -> tf.Tensor:
+    """An exact Bernoulli sample whose gradient is that of σ(logits)."""
+    return straight_through(bernoulli_sample(logits, logistic), tf.sigmoid(logits))
+
+
+def bernoulli_kl_uniform(logits: tf.Tensor) -> tf.Tensor:
+    """KL(Bern(σ l) ‖ Bern(1/2)) = Σ q log 2q + (1 − q) log 2(1 − q), in log space, summed."""
+    q = tf.sigmoid(logits)
+    log2 = tf.math.log(tf.constant(2.0, logits.dtype))
+    kl = q * (tf.math.log_sigmoid(logits) + log2) + (1.0 - q) * (tf.math.log_sigmoid(-logits) + log2)
+    return tf.reduce_sum(kl, axis=-1)

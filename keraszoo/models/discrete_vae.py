@@ -1,0 +1,240 @@
+"""VAEs with discrete latents (tutorial §2-2.2, SPEC §2.1-2.2).
+
+    categorical_vae:  z = N independent one-hot vectors of M classes; q = Π_n Cat(softmax l_n),
+                      p = uniform; KL = Σ_n Σ_i q_ni log(q_ni M)
+    bernoulli_vae:    z ∈ {0, 1}^M;  q = Π_i Bern(σ(l_i)), p = Bern(1/2)^M;
+                      KL = Σ_i q_i log 2q_i + (1 − q_i) log 2(1 − q_i)
+
+Encoder gradient, by name (`estimator`):
+    straight_through      exact sample forward, ∂ softmax(l) / ∂ σ(l) backward (Bengio et al. 2013)
+    gumbel_softmax        relaxed samples in training, τ annealed by a TemperatureSchedule
+    gumbel_softmax_hard   ST Gumbel-softmax: exact sample forward, relaxed gradient
+    reinforce             score function with the baselines of keraszoo.estimators
+
+Training metrics of `gumbel_softmax` are computed at the relaxed sample (the objective that is
+optimised); evaluation (`evaluate`, `elbo`, `log_likelihood`, validation metrics) always uses
+exact discrete samples, so the reported −ELBO and NLL are true bounds.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from keraszoo._checks import check_positive
+from keraszoo.estimators import (
+    DISCRETE_ESTIMATORS,
+    bernoulli_kl_uniform,
+    bernoulli_sample,
+    categorical_kl_uniform,
+    categorical_sample,
+    straight_through_bernoulli,
+    straight_through_categorical,
+)
+from keraszoo.layers import GumbelSigmoid, GumbelSoftmax
+from keraszoo.models.base import VAE
+from keraszoo.models.registry import register_model
+
+tfd = tfp.distributions
+
+DEFAULT_TEMPERATURE = {"initial": 1.0, "minimum": 0.5, "rate": 1e-4, "every": 500}
+
+
+class DiscreteVAE(VAE):
+    """Shared machinery of the discrete-latent VAEs. Subclasses set the latent layout."""
+
+    kl_choices = ("auto", "analytic")
+    estimator_choices = DISCRETE_ESTIMATORS
+    sampler_class: type = GumbelSoftmax
+
+    def __init__(
+        self, data_shape, latent_dim, temperature=None, estimator="gumbel_softmax", seed=None, **kwargs
+    ):
+        self.sampler = self.sampler_class(
+            temperature=DEFAULT_TEMPERATURE if temperature is None else temperature,
+            hard=estimator == "gumbel_softmax_hard",
+            seed=None if seed is None else seed + 1,
+            name="sampler",
+        )
+        super().__init__(data_shape, latent_dim=latent_dim, estimator=estimator, seed=seed, **kwargs)
+
+    def metric_names(self):
+        return super().metric_names() + (("temperature",) if self.relaxes else ())
+
+    @property
+    def relaxes(self) -> bool:
+        return self.estimator.startswith("gumbel_softmax")
+
+    # Subclass layout: logits shape per example and the exact / straight-through samplers.
+    logits_shape: tuple[int, ...] = ()
+    _straight_through = None
+    _exact = None
+    _kl = None
+
+    def num_posterior_params(self):
+        return self.latent_dim
+
+    def _logits(self, raw):
+        return tf.reshape(raw, tf.concat([tf.shape(raw)[:1], self.logits_shape], axis=0))
+
+    def sample_posterior(self, q, raw, seed, num_samples, training=False):
+        logits = self._logits(raw)
+        # [batch, K, ...]: the noise is sliced per replica along the batch axis.
+        tiled = tf.repeat(logits[:, None], num_samples, axis=1)
+        if self.relaxes:
+            if training:
+                self.sampler.anneal(self._step())
+            z = self.sampler(tiled, training=training, seed=seed)
+        else:
+            noise = self.sampler.noise(tf.shape(tiled), seed)
+            sample = self._straight_through if self.estimator == "straight_through" else self._exact
+            z = sample(tiled, noise)
+        return tf.experimental.numpy.moveaxis(z, 1, 0)
+
+    def _step(self):
+        optimizer = getattr(self, "optimizer", None)
+        return optimizer.iterations if optimizer is not None else 0
+
+    def forward(self, x, seed, training=False):
+        terms = super().forward(x, seed, training)
+        if self.relaxes:
+            terms["temperature"] = tf.fill(
+                tf.shape(terms["kl"]), tf.cast(self.sampler.temperature, terms["kl"].dtype)
+            )
+        return terms
+
+    def kl_terms(self, q, p, z, raw):
+        kl = self._kl(self._logits(raw))
+        if len(self.logits_shape) > 1:
+            kl = tf.reduce_sum(kl, axis=-1)
+        return kl, kl
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.sampler.schedule.get_config()}
+
+
+@register_model("categorical_vae")
+@keras.saving.register_keras_serializable(package="keraszoo")
+class CategoricalVAE(DiscreteVAE):
+    """N independent categorical latents of M classes each (Jang et al. 2017: N=20, M=10).
+
+    Args:
+        num_variables: N.
+        num_classes: M.
+        temperature: τ for the Gumbel-softmax estimators: a float or a `TemperatureSchedule`
+            config (default: τ = max(0.5, exp(−1e-4·t)), updated every 500 steps).
+        estimator: see the module docstring; baselines as in `keraszoo.models.base.VAE`.
+        **kwargs: see `keraszoo.models.base.VAE`.
+
+    `encode` returns `probs` [batch, N, M] and `codes` [batch, N] (argmax); `decode` takes
+    integer `codes` [batch, N].
+    """
+
+    _straight_through = staticmethod(straight_through_categorical)
+    _exact = staticmethod(categorical_sample)
+    _kl = staticmethod(categorical_kl_uniform)
+
+    def __init__(self, data_shape, num_variables: int = 20, num_classes: int = 10, **kwargs):
+        check_positive("num_variables", num_variables, integer=True)
+        check_positive("num_classes", num_classes, integer=True)
+        if num_classes < 2:
+            raise ValueError(f"Expected `num_classes` >= 2. Received: num_classes={num_classes}")
+        kwargs.pop("latent_dim", None)  # derived: N·M
+        self.num_variables, self.num_classes = num_variables, num_classes
+        self.logits_shape = (num_variables, num_classes)
+        super().__init__(data_shape, latent_dim=num_variables * num_classes, **kwargs)
+
+    def posterior(self, raw):
+        return tfd.Independent(tfd.OneHotCategorical(logits=self._logits(raw), dtype=raw.dtype), 1)
+
+    def prior(self):
+        logits = tf.zeros(self.logits_shape, self.compute_dtype)
+        return tfd.Independent(tfd.OneHotCategorical(logits=logits, dtype=self.compute_dtype), 1)
+
+    def posterior_mode(self, q, raw):
+        logits = self._logits(raw)
+        return tf.one_hot(tf.argmax(logits, axis=-1), self.num_classes, dtype=logits.dtype)
+
+    def encode_outputs(self, q, raw):
+        logits = self._logits(raw)
+        return {"probs": tf.nn.softmax(logits), "codes": tf.argmax(logits, axis=-1, output_type=tf.int32)}
+
+    def decode(self, codes):
+        """E[x | z] for integer codes [batch, N] in [0, M)."""
+        codes = tf.convert_to_tensor(codes)
+        if codes.shape.rank != 2 or codes.shape[-1] != self.num_variables:
+            raise ValueError(
+                f"Expected integer `codes` of shape (batch, {self.num_variables}). Received: codes.shape={tuple(codes.shape)}"
+            )
+        return self.decode_latent(tf.one_hot(tf.cast(codes, tf.int32), self.num_classes))
+
+    def sample(self, n, seed=0):
+        out = super().sample(n, seed)
+        return {"codes": tf.argmax(out.pop("z"), axis=-1, output_type=tf.int32), **out}
+
+    def serving_endpoints(self):
+        endpoints = super().serving_endpoints()
+        codes = tf.TensorSpec([None, self.num_variables], tf.int32, name="codes")
+        endpoints["decode"] = (lambda codes: {"x_mean": self.decode(codes)}, [codes])
+        return endpoints
+
+    def get_config(self):
+        return {**super().get_config(), "num_variables": self.num_variables, "num_classes": self.num_classes}
+
+
+@register_model("bernoulli_vae")
+@keras.saving.register_keras_serializable(package="keraszoo")
+class BernoulliVAE(DiscreteVAE):
+    """M independent binary latents with a uniform Bernoulli prior.
+
+    Args:
+        latent_dim: M.
+        temperature, estimator, **kwargs: as `CategoricalVAE` (the relaxation is the binary
+            Concrete, `GumbelSigmoid`).
+
+    `encode` returns `probs` [batch, M] and `codes` [batch, M] in {0, 1}; `decode` takes codes.
+    """
+
+    sampler_class = GumbelSigmoid
+    _straight_through = staticmethod(straight_through_bernoulli)
+    _exact = staticmethod(bernoulli_sample)
+    _kl = staticmethod(bernoulli_kl_uniform)
+
+    def __init__(self, data_shape, latent_dim: int = 200, **kwargs):
+        check_positive("latent_dim", latent_dim, integer=True)
+        self.logits_shape = (latent_dim,)
+        super().__init__(data_shape, latent_dim=latent_dim, **kwargs)
+
+    def posterior(self, raw):
+        return tfd.Independent(tfd.Bernoulli(logits=raw, dtype=raw.dtype), 1)
+
+    def prior(self):
+        return tfd.Independent(
+            tfd.Bernoulli(logits=tf.zeros([self.latent_dim], self.compute_dtype), dtype=self.compute_dtype), 1
+        )
+
+    def posterior_mode(self, q, raw):
+        return tf.cast(raw > 0, raw.dtype)
+
+    def encode_outputs(self, q, raw):
+        return {"probs": tf.sigmoid(raw), "codes": tf.cast(raw > 0, tf.int32)}
+
+    def decode(self, codes):
+        """E[x | z] for binary codes [batch, M]."""
+        codes = tf.convert_to_tensor(codes)
+        if codes.shape.rank != 2 or codes.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"Expected binary `codes` of shape (batch, {self.latent_dim}). Received: codes.shape={tuple(codes.shape)}"
+            )
+        return self.decode_latent(codes)
+
+    def sample(self, n, seed=0):
+        out = super().sample(n, seed)
+        return {"codes": tf.cast(out.pop("z"), tf.int32), **out}
+
+    def serving_endpoints(self):
+        endpoints = super().serving_endpoints()
+        codes = tf.TensorSpec([None, self.latent_dim], tf.int32, name="codes")
+        endpoints["decode"] = (lambda codes: {"x_mean": self.decode(codes)}, [codes])
+        return endpoints
