@@ -20,14 +20,17 @@ import tensorflow as tf  # noqa: E402
 export_dir, inputs_path, outputs_path = sys.argv[1:4]
 inputs = dict(np.load(inputs_path))
 loaded = tf.saved_model.load(export_dir)
-calls = {
-    "serving_default": {"x": inputs["x"]},
-    "encode": {"x": inputs["x"]},
-    "decode": {"z": inputs["z"]},
-    "sample": {"n": tf.constant(int(inputs["n"])), "seed": tf.constant(int(inputs["seed"]))},
-    "elbo": {"x": inputs["x"], "seed": tf.constant(int(inputs["seed"]))},
-}
-assert set(loaded.signatures) == set(calls), sorted(loaded.signatures)
+
+
+def _feed(signature):
+    """Inputs by the signature's own names: batches from the .npz, scalars as 0-d tensors."""
+    specs = signature.structured_input_signature[1]
+    return {name: tf.constant(inputs[name], dtype=spec.dtype) for name, spec in specs.items()}
+
+
+expected = {"serving_default", "encode", "decode", "sample", "elbo"}
+calls = {name: _feed(loaded.signatures[name]) for name in expected}
+assert set(loaded.signatures) == expected, sorted(loaded.signatures)
 outputs = {}
 for signature, kwargs in calls.items():
     for key, value in loaded.signatures[signature](**kwargs).items():

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from keraszoo import ContinuousVAE, GaussianVAE
+from keraszoo import BernoulliVAE, CategoricalVAE, ContinuousVAE, GaussianVAE
 from keraszoo.export import MANIFEST, ExportExistsError, export_model, list_versions
 from tests.conftest import small_vae_config
 
@@ -20,10 +20,24 @@ def exported(tmp_path_factory):
     return model, base, export_model(model, base, metadata={"note": "test"})
 
 
-@pytest.fixture(scope="module", params=["gaussian", "kumaraswamy", "gamma"])
+def _discrete(cls, **kw):
+    config = {k: v for k, v in small_vae_config().items() if k != "latent_dim"}
+    return cls(**config, **kw)
+
+
+FAMILIES = {
+    # explicit (location-scale, inverse CDF) and implicit reparameterization; discrete latents
+    "gaussian": lambda: ContinuousVAE(**small_vae_config(posterior="gaussian")),
+    "kumaraswamy": lambda: ContinuousVAE(**small_vae_config(posterior="kumaraswamy")),
+    "gamma": lambda: ContinuousVAE(**small_vae_config(posterior="gamma")),
+    "categorical": lambda: _discrete(CategoricalVAE, num_variables=3, num_classes=4),
+    "bernoulli": lambda: _discrete(BernoulliVAE, latent_dim=5),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
 def exported_family(request, tmp_path_factory):
-    """Explicit (location-scale, inverse CDF) and implicit-reparameterization families."""
-    model = ContinuousVAE(**small_vae_config(posterior=request.param))
+    model = FAMILIES[request.param]()
     return model, export_model(model, str(tmp_path_factory.mktemp("exports")))
 
 
@@ -45,12 +59,11 @@ def _site_packages_without(target, blocked):
 @pytest.mark.slow
 def test_export_serves_without_keraszoo_and_matches_keras(exported_family, tmp_path, binary_batch):
     model, path = exported_family
-    inputs = dict(
-        x=binary_batch,
-        z=np.random.default_rng(0).normal(size=(3, 4)).astype("float32"),
-        n=5,
-        seed=11,
-    )
+    rng = np.random.default_rng(0)
+    inputs = dict(x=binary_batch, z=rng.normal(size=(3, model.latent_dim)).astype("float32"), n=5, seed=11)
+    codes = model.encode(binary_batch[:3]).get("codes")
+    if codes is not None:  # discrete models decode integer codes
+        inputs["codes"] = codes.numpy()
     np.savez(tmp_path / "in.npz", **inputs)
     site = _site_packages_without(
         tmp_path / "site", ("keraszoo", "keras", "tensorflow_probability", "tf_keras")
@@ -76,9 +89,8 @@ def test_export_serves_without_keraszoo_and_matches_keras(exported_family, tmp_p
     expected = {
         "serving_default/x_mean": model.reconstruct(x),
         **{f"encode/{k}": v for k, v in model.encode(x).items()},
-        "decode/x_mean": model.decode(inputs["z"]),
-        "sample/z": model.sample(5, seed=11)["z"],
-        "sample/x_mean": model.sample(5, seed=11)["x_mean"],
+        "decode/x_mean": model.decode(inputs.get("codes", inputs["z"])),
+        **{f"sample/{k}": v for k, v in model.sample(5, seed=11).items()},
         **{f"elbo/{k}": v for k, v in model.elbo(x, seed=11).items()},
     }
     assert set(out) == set(expected)
