@@ -13,6 +13,8 @@ from keraszoo.models import (
 )  # noqa: E402
 
 __all__ = [
+    "BernoulliVAE",
+    "CategoricalVAE",
     "ContinuousVAE",
     "GaussianVAE",
     "__version__",

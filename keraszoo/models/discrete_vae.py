@@ -165,7 +165,8 @@ class CategoricalVAE(DiscreteVAE):
         codes = tf.convert_to_tensor(codes)
         if codes.shape.rank != 2 or codes.shape[-1] != self.num_variables:
             raise ValueError(
-                f"Expected integer `codes` of shape (batch, {self.num_variables}). Received: codes.shape={tuple(codes.shape)}"
+                f"Expected integer `codes` of shape (batch, {self.num_variables}). "
+                f"Received: codes.shape={tuple(codes.shape)}"
             )
         return self.decode_latent(tf.one_hot(tf.cast(codes, tf.int32), self.num_classes))
 
@@ -225,7 +226,8 @@ class BernoulliVAE(DiscreteVAE):
         codes = tf.convert_to_tensor(codes)
         if codes.shape.rank != 2 or codes.shape[-1] != self.latent_dim:
             raise ValueError(
-                f"Expected binary `codes` of shape (batch, {self.latent_dim}). Received: codes.shape={tuple(codes.shape)}"
+                f"Expected binary `codes` of shape (batch, {self.latent_dim}). "
+                f"Received: codes.shape={tuple(codes.shape)}"
             )
         return self.decode_latent(codes)
 

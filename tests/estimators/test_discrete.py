@@ -113,9 +113,9 @@ def test_naive_discrete_sampling_gives_the_encoder_exactly_zero_gradient():
     g = gumbel_from_uniform(open_uniform([16, 2, 4], (3, 4)))
     noise = logistic_from_uniform(open_uniform([16, 8], (5, 6)))
     samplers = {
-        "argmax": lambda l: categorical_sample(tf.reshape(l, [-1, 2, 4]), g),
-        "inverse_cdf_step": lambda l: bernoulli_sample(l, noise),
-        "straight_through": lambda l: straight_through_categorical(tf.reshape(l, [-1, 2, 4]), g),
+        "argmax": lambda lg: categorical_sample(tf.reshape(lg, [-1, 2, 4]), g),
+        "inverse_cdf_step": lambda lg: bernoulli_sample(lg, noise),
+        "straight_through": lambda lg: straight_through_categorical(tf.reshape(lg, [-1, 2, 4]), g),
     }
     for name, sample in samplers.items():
         with tf.GradientTape() as tape:
