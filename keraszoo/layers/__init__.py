@@ -1,12 +1,19 @@
-"""Keras 3 layers (Gumbel-softmax relaxations) and the encoder/decoder backbones."""
+"""Keras 3 layers (Gumbel-softmax relaxations, smoothing), schedules and the backbones."""
 
+from keraszoo.layers.annealed import AnnealedSampler
 from keraszoo.layers.backbones import BACKBONES, build_decoder, build_encoder, normalize_backbone
-from keraszoo.layers.gumbel import GumbelSigmoid, GumbelSoftmax, TemperatureSchedule, as_schedule
+from keraszoo.layers.gumbel import GumbelSigmoid, GumbelSoftmax
+from keraszoo.layers.schedules import BetaSchedule, ExponentialSchedule, TemperatureSchedule, as_schedule
+from keraszoo.layers.smoothing import Smoothing
 
 __all__ = [
     "BACKBONES",
+    "AnnealedSampler",
+    "BetaSchedule",
+    "ExponentialSchedule",
     "GumbelSigmoid",
     "GumbelSoftmax",
+    "Smoothing",
     "TemperatureSchedule",
     "as_schedule",
     "build_decoder",

@@ -6,15 +6,14 @@
 In training (`training=True`) the layers return relaxed samples (with `hard=True`: the exact
 one-hot / binary sample in the forward pass and the relaxed sample's gradient, "ST
 Gumbel-softmax"); in inference they return exact samples (Gumbel-max; 1[l + L > 0]). τ is
-non-trainable layer state set by `anneal(step)` from a `TemperatureSchedule`, so that τ is a
-function of the optimizer step and resumes exactly with it. Noise comes from stateless seeds,
+non-trainable layer state set by `anneal(step)` from a `TemperatureSchedule`
+(keraszoo.layers.schedules), so that τ is a function of the optimizer step and resumes exactly
+with it. Noise comes from stateless seeds,
 with each tf.distribute replica taking its slice of the global batch's noise
 (keraszoo.random).
 """
 
 from __future__ import annotations
-
-import math
 
 import keras
 import tensorflow as tf
@@ -25,91 +24,29 @@ from keraszoo.estimators.discrete import (
     gumbel_from_uniform,
     gumbel_softmax,
     logistic_from_uniform,
-    open_uniform,
     relaxed_bernoulli,
 )
-from keraszoo.random import as_seed, replica_slice_noise
+from keraszoo.layers.annealed import AnnealedSampler
+from keraszoo.layers.schedules import TemperatureSchedule
+from keraszoo.random import as_seed
 
 
-@keras.saving.register_keras_serializable(package="keraszoo")
-class TemperatureSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """τ_t = max(minimum, initial · exp(−rate · K⌊t/K⌋)): Jang et al. (2017), updated every K steps.
+class _Relaxation(AnnealedSampler):
+    """Shared call of the relaxed samplers."""
 
-    Args:
-        initial: τ_0 > 0.
-        minimum: the floor, 0 < minimum ≤ initial.
-        rate: r ≥ 0; 0 keeps τ constant.
-        every: K, steps between updates.
-    """
-
-    def __init__(self, initial: float = 1.0, minimum: float = 0.5, rate: float = 1e-4, every: int = 500):
-        if not initial > 0:
-            raise ValueError(f"Expected `initial` > 0. Received: initial={initial!r}")
-        if not 0 < minimum <= initial:
-            raise ValueError(f"Expected 0 < `minimum` <= initial={initial}. Received: minimum={minimum!r}")
-        if not rate >= 0:
-            raise ValueError(f"Expected `rate` >= 0. Received: rate={rate!r}")
-        if rate > 0 and minimum == initial:
-            # A schedule whose start equals its floor never moves (a known peer bug): say so.
-            raise ValueError(
-                f"`minimum` equals `initial` ({initial}), so the schedule never anneals although "
-                f"rate={rate}. Lower `minimum` or set rate=0 for a constant temperature."
-            )
-        if not (isinstance(every, int) and every >= 1):
-            raise ValueError(f"Expected `every` to be a positive integer. Received: every={every!r}")
-        self.initial, self.minimum, self.rate, self.every = float(initial), float(minimum), float(rate), every
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        updated_at = tf.floor(step / self.every) * self.every
-        return tf.maximum(self.minimum, self.initial * tf.exp(-self.rate * updated_at))
-
-    def steps_to_minimum(self) -> int:
-        """The first step at which τ reaches its floor."""
-        if self.rate == 0:
-            return 0
-        return math.ceil(math.log(self.initial / self.minimum) / self.rate / self.every) * self.every
-
-    def get_config(self):
-        return {"initial": self.initial, "minimum": self.minimum, "rate": self.rate, "every": self.every}
-
-
-def as_schedule(temperature) -> TemperatureSchedule:
-    """A float (constant τ), a config dict or a schedule."""
-    if isinstance(temperature, TemperatureSchedule):
-        return temperature
-    if isinstance(temperature, dict):
-        return TemperatureSchedule(**temperature)
-    return TemperatureSchedule(initial=float(temperature), minimum=float(temperature), rate=0.0)
-
-
-class _Relaxation(keras.layers.Layer):
-    """Shared state and noise of the relaxed samplers."""
+    state_name = "temperature"
+    schedule_class = TemperatureSchedule
 
     def __init__(self, temperature=1.0, hard: bool = False, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.schedule = as_schedule(temperature)
+        super().__init__(temperature, seed=seed, **kwargs)
         self.hard = bool(hard)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self.temperature = self.add_weight(
-            shape=(),
-            initializer=keras.initializers.Constant(self.schedule.initial),
-            trainable=False,
-            aggregation="only_first_replica",  # every replica computes the same value
-            name="temperature",
-        )
 
-    def anneal(self, step) -> tf.Tensor:
-        """Sets τ = schedule(step) and returns it."""
-        tau = tf.cast(self.schedule(step), self.temperature.dtype)
-        self.temperature.assign(tau)
-        return tau
+    @property
+    def temperature(self):
+        return self.state
 
     def noise(self, shape, seed) -> tf.Tensor:
-        """Noise for `shape` (batch first), this replica's slice of the global batch's noise."""
-        uniform = replica_slice_noise(lambda s, sd: open_uniform(s, sd, self.compute_dtype), shape, seed)
-        return self._from_uniform(uniform)
+        return self._from_uniform(self.uniform(shape, seed))
 
     def call(self, logits, training=False, seed=None):
         seed = self.seed_generator.next() if seed is None else as_seed(seed)
@@ -119,12 +56,7 @@ class _Relaxation(keras.layers.Layer):
         return self._exact(logits, noise)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "temperature": self.schedule.get_config(),
-            "hard": self.hard,
-            "seed": self.seed,
-        }
+        return {**super().get_config(), "hard": self.hard}
 
 
 @keras.saving.register_keras_serializable(package="keraszoo")

@@ -141,7 +141,22 @@ class VAE(keras.Model):
     # ------------------------------------------------------------------ family hooks
     def metric_names(self) -> tuple[str, ...]:
         """Per-example outputs of `forward` that are tracked as per-epoch metrics."""
-        return METRIC_NAMES
+        sampler = self.annealed()
+        return METRIC_NAMES + ((sampler.state_name,) if sampler is not None else ())
+
+    def annealed(self):
+        """The `AnnealedSampler` whose state (τ, β) training anneals and reports, if any."""
+        return None
+
+    def training_step(self):
+        """The optimizer's step (0 before `compile`): what annealing schedules are functions of."""
+        optimizer = getattr(self, "optimizer", None)
+        return optimizer.iterations if optimizer is not None else 0
+
+    def importance_sample(self, q, params, seed, num_samples):
+        """(decoder inputs [K, batch, ...], log p(z) − log q(z|x) [K, batch]) for the IWAE bound."""
+        z = self.sample_posterior(q, params, seed, num_samples)
+        return z, self.prior().log_prob(z) - q.log_prob(z)
 
     def num_posterior_params(self) -> int:
         """Size of the encoder output that parameterises q(z|x)."""
@@ -221,7 +236,7 @@ class VAE(keras.Model):
             # The learning signal of the terms whose gradient reaches φ only through z.
             signal = log_px if self.uses_analytic_kl() else log_px - kl
             objective += score_function_surrogate(signal, q.log_prob(z), self._baseline(signal, training))
-        return {
+        terms = {
             "neg_elbo": tf.reduce_mean(-log_px + kl, axis=0),
             "recon_nll": tf.reduce_mean(-log_px, axis=0),
             "kl": tf.reduce_mean(kl, axis=0),
@@ -229,6 +244,12 @@ class VAE(keras.Model):
             "outputs": outputs[0],
             "z": z[0],
         }
+        sampler = self.annealed()
+        if sampler is not None:
+            terms[sampler.state_name] = tf.fill(
+                tf.shape(terms["kl"]), tf.cast(sampler.state, terms["kl"].dtype)
+            )
+        return terms
 
     def _baseline(self, signal, training):
         if self.baseline == "rloo":
@@ -319,9 +340,8 @@ class VAE(keras.Model):
         """logsumexp over `num_samples` importance weights log p(x,z) − log q(z|x)."""
         params = self.encoder(x)
         q = self.posterior(params)
-        z = self.sample_posterior(q, params, seed, num_samples)  # [k, batch, latent]
-        log_px = self.likelihood_distribution(self.decode_samples(z)).log_prob(x)
-        log_w = log_px + self.prior().log_prob(z) - q.log_prob(z)
+        z, log_prior_ratio = self.importance_sample(q, params, seed, num_samples)  # [k, batch, ...]
+        log_w = self.likelihood_distribution(self.decode_samples(z)).log_prob(x) + log_prior_ratio
         return tf.reduce_logsumexp(log_w, axis=0)
 
     def log_likelihood(self, x, num_samples: int = 5000, chunk_size: int | None = None, seed=0) -> tf.Tensor:

@@ -59,8 +59,8 @@ class DiscreteVAE(VAE):
         )
         super().__init__(data_shape, latent_dim=latent_dim, estimator=estimator, seed=seed, **kwargs)
 
-    def metric_names(self):
-        return super().metric_names() + (("temperature",) if self.relaxes else ())
+    def annealed(self):
+        return self.sampler if self.relaxes else None
 
     @property
     def relaxes(self) -> bool:
@@ -84,7 +84,7 @@ class DiscreteVAE(VAE):
         tiled = tf.repeat(logits[:, None], num_samples, axis=1)
         if self.relaxes:
             if training:
-                self.sampler.anneal(self._step())
+                self.sampler.anneal(self.training_step())
             z = self.sampler(tiled, training=training, seed=seed)
         else:
             noise = self.sampler.noise(tf.shape(tiled), seed)
@@ -184,36 +184,19 @@ class CategoricalVAE(DiscreteVAE):
         return {**super().get_config(), "num_variables": self.num_variables, "num_classes": self.num_classes}
 
 
-@register_model("bernoulli_vae")
-@keras.saving.register_keras_serializable(package="keraszoo")
-class BernoulliVAE(DiscreteVAE):
-    """M independent binary latents with a uniform Bernoulli prior.
-
-    Args:
-        latent_dim: M.
-        temperature, estimator, **kwargs: as `CategoricalVAE` (the relaxation is the binary
-            Concrete, `GumbelSigmoid`).
-
-    `encode` returns `probs` [batch, M] and `codes` [batch, M] in {0, 1}; `decode` takes codes.
-    """
-
-    sampler_class = GumbelSigmoid
-    _straight_through = staticmethod(straight_through_bernoulli)
-    _exact = staticmethod(bernoulli_sample)
-    _kl = staticmethod(bernoulli_kl_uniform)
-
-    def __init__(self, data_shape, latent_dim: int = 200, **kwargs):
-        check_positive("latent_dim", latent_dim, integer=True)
-        self.logits_shape = (latent_dim,)
-        super().__init__(data_shape, latent_dim=latent_dim, **kwargs)
+class BinaryLatents:
+    """M independent binary latents with a uniform Bernoulli prior (shared by `bernoulli_vae` and `dvae`)."""
 
     def posterior(self, raw):
         return tfd.Independent(tfd.Bernoulli(logits=raw, dtype=raw.dtype), 1)
 
     def prior(self):
-        return tfd.Independent(
-            tfd.Bernoulli(logits=tf.zeros([self.latent_dim], self.compute_dtype), dtype=self.compute_dtype), 1
-        )
+        logits = tf.zeros([self.latent_dim], self.compute_dtype)
+        return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=self.compute_dtype), 1)
+
+    def kl_terms(self, q, p, z, raw):
+        kl = bernoulli_kl_uniform(raw)
+        return kl, kl
 
     def posterior_mode(self, q, raw):
         return tf.cast(raw > 0, raw.dtype)
@@ -231,12 +214,35 @@ class BernoulliVAE(DiscreteVAE):
             )
         return self.decode_latent(codes)
 
-    def sample(self, n, seed=0):
-        out = super().sample(n, seed)
-        return {"codes": tf.cast(out.pop("z"), tf.int32), **out}
-
     def serving_endpoints(self):
         endpoints = super().serving_endpoints()
         codes = tf.TensorSpec([None, self.latent_dim], tf.int32, name="codes")
         endpoints["decode"] = (lambda codes: {"x_mean": self.decode(codes)}, [codes])
         return endpoints
+
+
+@register_model("bernoulli_vae")
+@keras.saving.register_keras_serializable(package="keraszoo")
+class BernoulliVAE(BinaryLatents, DiscreteVAE):
+    """M independent binary latents with a uniform Bernoulli prior.
+
+    Args:
+        latent_dim: M.
+        temperature, estimator, **kwargs: as `CategoricalVAE` (the relaxation is the binary
+            Concrete, `GumbelSigmoid`).
+
+    `encode` returns `probs` [batch, M] and `codes` [batch, M] in {0, 1}; `decode` takes codes.
+    """
+
+    sampler_class = GumbelSigmoid
+    _straight_through = staticmethod(straight_through_bernoulli)
+    _exact = staticmethod(bernoulli_sample)
+
+    def __init__(self, data_shape, latent_dim: int = 200, **kwargs):
+        check_positive("latent_dim", latent_dim, integer=True)
+        self.logits_shape = (latent_dim,)
+        super().__init__(data_shape, latent_dim=latent_dim, **kwargs)
+
+    def sample(self, n, seed=0):
+        out = super().sample(n, seed)
+        return {"codes": tf.cast(out.pop("z"), tf.int32), **out}

@@ -13,7 +13,7 @@ def test_schedule_values_by_hand_and_it_moves():
     assert float(schedule(0)) == 1.0 and float(schedule(499)) == 1.0  # updated every 500 steps
     assert float(schedule(500)) == pytest.approx(math.exp(-0.05))
     assert float(schedule(10**6)) == 0.5
-    assert schedule.steps_to_minimum() == 7000  # first multiple of 500 with exp(−1e-4 t) ≤ 0.5
+    assert schedule.steps_to_limit() == 7000  # first multiple of 500 with exp(−1e-4 t) ≤ 0.5
     assert float(schedule(6999)) > 0.5 and float(schedule(7000)) == 0.5
     assert TemperatureSchedule.from_config(schedule.get_config()).get_config() == schedule.get_config()
 
