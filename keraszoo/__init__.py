@@ -3,10 +3,10 @@
 __version__ = "0.1.0"
 
 from keraszoo.models import (
+    DVAE,
     BernoulliVAE,
     CategoricalVAE,
     ContinuousVAE,
-    DVAE,
     GaussianVAE,
     available_models,
     build_model,

@@ -74,3 +74,60 @@ def plot_history(csv_path: str, png_path: str, metrics=("neg_elbo", "recon_nll",
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
     return png_path
+
+
+SMOOTHING_FIGURES = {
+    "figure1": ("f1", "f2", "f3"),  # the tutorial's Figure 1
+    "figure1b": ("f2_root", "f2_hyperbolic", "f3_root"),
+}
+_LABELS = {"f1": "f1 (spike-and-exp.)", "f2": "f2", "f3": "f3 (power)", "f2_root": "f2′ (root)",
+           "f2_hyperbolic": "f2″ (hyperbolic)", "f3_root": "f3′ (root)"}  # fmt: skip
+
+
+def plot_smoothing_functions(names, path, betas=(1.0, 4.0, 16.0), ps=(0.2, 0.5, 0.8)) -> str:
+    """ζ = f(β, p, ε) against ε: one column per function, one row per p, one curve per β."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from keraszoo.distributions.smoothing import smooth
+
+    eps = np.linspace(0.0, 1.0, 1001)
+    fig, axes = plt.subplots(
+        len(ps), len(names), figsize=(3.4 * len(names), 2.8 * len(ps)), sharex=True, sharey=True
+    )
+    for row, p in enumerate(ps):
+        for col, name in enumerate(names):
+            ax = axes[row, col]
+            for beta in betas:
+                ax.plot(eps, smooth(name, beta, np.full_like(eps, p), eps).numpy(), label=f"β = {beta:g}")
+            ax.axvline(1 - p, color="grey", lw=0.6, ls=":")
+            ax.set_title(f"{_LABELS[name]}, p = {p}", fontsize=9)
+            if row == len(ps) - 1:
+                ax.set_xlabel("ε")
+            if col == 0:
+                ax.set_ylabel("ζ")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None) -> int:
+    """`python -m keraszoo.viz smoothing --out DIR`: the tutorial's Figure 1 and its companion."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m keraszoo.viz")
+    parser.add_argument("figure", choices=["smoothing"])
+    parser.add_argument("--out", default="figures")
+    args = parser.parse_args(argv)
+    for name, functions in SMOOTHING_FIGURES.items():
+        print(plot_smoothing_functions(functions, os.path.join(args.out, f"smoothing_{name}.png")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

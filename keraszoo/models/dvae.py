@@ -46,8 +46,16 @@ class DVAE(BinaryLatents, VAE):
     kl_choices = ("auto", "analytic")
     estimator_choices = ("reparameterization",)
 
-    def __init__(self, data_shape, latent_dim: int = 200, smoothing: str = "f1", beta=None, base: float = math.e,
-                 seed: int | None = None, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        data_shape,
+        latent_dim: int = 200,
+        smoothing: str = "f1",
+        beta=None,
+        base: float = math.e,
+        seed: int | None = None,
+        **kwargs,
+    ):
         check_positive("latent_dim", latent_dim, integer=True)
         self.sampler = Smoothing(
             smoothing,

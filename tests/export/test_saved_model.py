@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from keraszoo import BernoulliVAE, CategoricalVAE, ContinuousVAE, GaussianVAE
+from keraszoo import DVAE, BernoulliVAE, CategoricalVAE, ContinuousVAE, GaussianVAE
 from keraszoo.export import MANIFEST, ExportExistsError, export_model, list_versions
 from tests.conftest import small_vae_config
 
@@ -32,6 +32,7 @@ FAMILIES = {
     "gamma": lambda: ContinuousVAE(**small_vae_config(posterior="gamma")),
     "categorical": lambda: _discrete(CategoricalVAE, num_variables=3, num_classes=4),
     "bernoulli": lambda: _discrete(BernoulliVAE, latent_dim=5),
+    "dvae": lambda: DVAE(**{**small_vae_config(), "latent_dim": 5}),
 }
 
 
