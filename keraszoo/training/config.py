@@ -34,6 +34,8 @@ class TrainConfig:
         eval_batch_size, eval_max_examples: test-set evaluation batch and cap (None: all).
         export_dir, export_name: where the SavedModel goes (None: no export).
         pictures: write PNGs (samples, reconstructions, curves) and TensorBoard images.
+        prior_epochs: epochs of a model's second stage, for models that have one (the VQ-VAE's
+            code prior, `fit_prior`), trained after the main fit.
     """
 
     model: str = "gaussian_vae"
@@ -57,6 +59,7 @@ class TrainConfig:
     export_dir: str | None = "exports"
     export_name: str | None = None
     pictures: bool = True
+    prior_epochs: int = 0
 
     def __post_init__(self):
         check_one_of("model", self.model, available_models())

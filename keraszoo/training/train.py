@@ -122,6 +122,9 @@ def train_and_evaluate(config: TrainConfig | dict, workdir: str, callbacks=(), v
         verbose=verbose,
         shuffle=False,
     )
+    if config.prior_epochs and hasattr(model, "fit_prior"):
+        with strategy.scope():
+            model.fit_prior(train_ds, config.prior_epochs, verbose=verbose)
     train_seconds = time.perf_counter() - start
     model.save(os.path.join(workdir, "model.keras"))
 

@@ -1,0 +1,190 @@
+"""Vector quantization (van den Oord et al. 2017; SPEC §2.4).
+
+    k(x) = argmin_k ‖E(x) − e_k‖²          per position of any leading shape [..., D]
+    quantized = E + sg(e_k − E)            (straight-through: forward e_k, gradient to E)
+    codebook loss    ‖sg[E] − e‖²          (VectorQuantizer only; trains the codebook)
+    commitment loss  β ‖E − sg[e]‖²        (both; trains the encoder)
+
+`VectorQuantizerEMA` replaces the codebook loss by exponential moving averages with decay γ:
+    N_i ← γ N_i + (1 − γ) n_i,   m_i ← γ m_i + (1 − γ) s_i,   e_i = m_i / Ñ_i
+where n_i counts the encoder outputs assigned to code i in the step and s_i sums them, and
+Ñ_i = (N_i + ε)/(Σ_j N_j + M ε) · Σ_j N_j is Laplace-smoothed so that e_i stays finite. N
+starts at 1 and m at the initial codebook, so unused codes keep their vectors. Under tf.distribute n and s are summed over all replicas before the update, so
+every replica ends each step with the same codebook.
+
+Distances use ‖x‖² − 2 x·e + ‖e‖², never materialising [positions, M, D]. Both layers compute
+in float32 whatever the dtype policy, add their losses with `add_loss` (scaled correctly under
+tf.distribute), and return named outputs.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from keraszoo._checks import check_positive
+
+
+def nearest_codes(flat: tf.Tensor, codebook: tf.Tensor) -> tf.Tensor:
+    """Index of the nearest codebook row for each row of `flat` [N, D] (codebook [M, D])."""
+    distances = (
+        tf.reduce_sum(tf.square(flat), axis=1, keepdims=True)
+        - 2.0 * tf.matmul(flat, codebook, transpose_b=True)
+        + tf.reduce_sum(tf.square(codebook), axis=1)[None, :]
+    )
+    return tf.argmin(distances, axis=1, output_type=tf.int32)
+
+
+def perplexity(one_hot: tf.Tensor) -> tf.Tensor:
+    """exp(entropy) of the average code usage of a batch of one-hot assignments [N, M]."""
+    usage = tf.reduce_mean(one_hot, axis=0)
+    return tf.exp(-tf.reduce_sum(tf.math.multiply_no_nan(tf.math.log(usage), usage)))
+
+
+@keras.saving.register_keras_serializable(package="keraszoo")
+class VectorQuantizer(keras.layers.Layer):
+    """Nearest-neighbour quantization with a learned codebook (codebook + commitment losses).
+
+    Args:
+        num_codes: M, the codebook size (≥ 1).
+        code_dim: D, the last dimension of the inputs.
+        commitment_cost: β of the commitment loss (paper: 0.25).
+
+    Call arguments:
+        inputs: encoder outputs [..., D].
+        training: whether losses are added (they are always returned).
+
+    Returns:
+        A dict: `quantized` [..., D] (straight-through), `indices` [...] int32, `encodings`
+        one-hot [..., M], `codebook_loss`, `commitment_loss`, `perplexity` (scalars).
+    """
+
+    def __init__(self, num_codes: int, code_dim: int, commitment_cost: float = 0.25, **kwargs):
+        kwargs["dtype"] = "float32"  # quantizer arithmetic stays in float32 under mixed precision
+        super().__init__(**kwargs)
+        check_positive("num_codes", num_codes, integer=True)
+        check_positive("code_dim", code_dim, integer=True)
+        if not commitment_cost >= 0:
+            raise ValueError(
+                f"Expected `commitment_cost` >= 0. Received: commitment_cost={commitment_cost!r}"
+            )
+        self.num_codes, self.code_dim, self.commitment_cost = num_codes, code_dim, float(commitment_cost)
+        self.codebook = self.add_weight(
+            shape=(num_codes, code_dim),
+            initializer=keras.initializers.VarianceScaling(distribution="uniform"),
+            trainable=self.learns_codebook_by_gradient,
+            name="codebook",
+        )
+
+    learns_codebook_by_gradient = True
+
+    def _check(self, inputs):
+        if inputs.shape[-1] != self.code_dim:
+            raise ValueError(
+                f"Expected inputs with last dimension `code_dim`={self.code_dim}. "
+                f"Received: inputs.shape={tuple(inputs.shape)}"
+            )
+        return tf.cast(inputs, tf.float32)
+
+    def assign(self, inputs):
+        """(flat inputs [N, D], indices [N], one-hot [N, M]) — no losses, no state change."""
+        flat = tf.reshape(self._check(inputs), [-1, self.code_dim])
+        indices = nearest_codes(flat, self.codebook)
+        return flat, indices, tf.one_hot(indices, self.num_codes, dtype=flat.dtype)
+
+    def lookup(self, indices):
+        """Codebook vectors for integer indices of any shape → [..., D]."""
+        return tf.gather(tf.convert_to_tensor(self.codebook), tf.cast(indices, tf.int32))
+
+    def call(self, inputs, training=False):
+        flat, indices, one_hot = self.assign(inputs)
+        if training:
+            self.update_codebook(flat, one_hot)
+        codes = self.lookup(indices)
+        commitment = self.commitment_cost * tf.reduce_mean(tf.square(flat - tf.stop_gradient(codes)))
+        codebook_loss = tf.reduce_mean(tf.square(tf.stop_gradient(flat) - codes))
+        self.add_loss(commitment + (codebook_loss if self.learns_codebook_by_gradient else 0.0))
+        shape = tf.shape(inputs)
+        quantized = flat + tf.stop_gradient(codes - flat)  # straight-through
+        return {
+            "quantized": tf.reshape(quantized, shape),
+            "indices": tf.reshape(indices, shape[:-1]),
+            "encodings": tf.reshape(one_hot, tf.concat([shape[:-1], [self.num_codes]], axis=0)),
+            "codebook_loss": codebook_loss,
+            "commitment_loss": commitment,
+            "perplexity": perplexity(one_hot),
+        }
+
+    def update_codebook(self, flat, one_hot):
+        """Gradient-trained codebook: nothing to do here."""
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("dtype", None)
+        return {
+            **config,
+            "num_codes": self.num_codes,
+            "code_dim": self.code_dim,
+            "commitment_cost": self.commitment_cost,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keraszoo")
+class VectorQuantizerEMA(VectorQuantizer):
+    """Vector quantization whose codebook follows exponential moving averages (no codebook loss).
+
+    Args:
+        num_codes, code_dim, commitment_cost: as `VectorQuantizer`.
+        decay: γ ∈ (0, 1) (e.g. 0.99).
+        epsilon: Laplace smoothing ε of the counts.
+
+    The state (`codebook`, `ema_cluster_size` N, `ema_sum` m) is non-trainable and changes only
+    when the layer is called with `training=True`.
+    """
+
+    learns_codebook_by_gradient = False
+
+    def __init__(
+        self, num_codes, code_dim, commitment_cost=0.25, decay: float = 0.99, epsilon: float = 1e-5, **kwargs
+    ):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"Expected `decay` in (0, 1). Received: decay={decay!r}")
+        check_positive("epsilon", epsilon)
+        super().__init__(num_codes, code_dim, commitment_cost, **kwargs)
+        self.decay, self.epsilon = float(decay), float(epsilon)
+        # Replicas assign identical values (statistics are all-reduced first): keep the first.
+        self.ema_cluster_size = self.add_weight(
+            shape=(num_codes,),
+            initializer="ones",
+            trainable=False,
+            aggregation="only_first_replica",
+            name="ema_cluster_size",
+        )
+        self.ema_sum = self.add_weight(
+            shape=(num_codes, code_dim),
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
+            name="ema_sum",
+        )
+        # N = 1 and m = e at the start: e = m/Ñ is the initial codebook, and a code that is never
+        # assigned keeps its vector (N and m decay together) instead of collapsing or blowing up.
+        self.ema_sum.assign(self.codebook)
+
+    def update_codebook(self, flat, one_hot):
+        counts = tf.reduce_sum(one_hot, axis=0)  # n_i
+        sums = tf.matmul(one_hot, flat, transpose_a=True)  # s_i
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            counts, sums = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [counts, sums])
+        gamma = self.decay
+        size = gamma * self.ema_cluster_size + (1.0 - gamma) * counts
+        total = gamma * self.ema_sum + (1.0 - gamma) * sums
+        self.ema_cluster_size.assign(size)
+        self.ema_sum.assign(total)
+        n = tf.reduce_sum(size)
+        smoothed = (size + self.epsilon) / (n + self.num_codes * self.epsilon) * n
+        self.codebook.assign(total / smoothed[:, None])
+
+    def get_config(self):
+        return {**super().get_config(), "decay": self.decay, "epsilon": self.epsilon}
