@@ -4,11 +4,11 @@ __version__ = "0.1.0"
 
 from keraszoo.models import (
     DVAE,
+    VQVAE,
     BernoulliVAE,
     CategoricalVAE,
     ContinuousVAE,
     GaussianVAE,
-    VQVAE,
     available_models,
     build_model,
     get_model_class,

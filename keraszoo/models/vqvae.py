@@ -237,6 +237,7 @@ class VQVAE(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
         self.usage, self.dead = CodeUsage(num_codes), DeadCodes(num_codes)
         self.kl_constant = math.prod(self.grid) * math.log(num_codes)
+        self.built = True  # every sub-network is built with its input shape above
 
     registry_name = "vqvae"
 

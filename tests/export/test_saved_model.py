@@ -5,8 +5,9 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from keraszoo import DVAE, BernoulliVAE, CategoricalVAE, ContinuousVAE, GaussianVAE
+from keraszoo import DVAE, VQVAE, BernoulliVAE, CategoricalVAE, ContinuousVAE, GaussianVAE
 from keraszoo.export import MANIFEST, ExportExistsError, export_model, list_versions
 from tests.conftest import small_vae_config
 
@@ -33,6 +34,13 @@ FAMILIES = {
     "categorical": lambda: _discrete(CategoricalVAE, num_variables=3, num_classes=4),
     "bernoulli": lambda: _discrete(BernoulliVAE, latent_dim=5),
     "dvae": lambda: DVAE(**{**small_vae_config(), "latent_dim": 5}),
+    "vqvae": lambda: VQVAE(
+        data_shape=(8, 8, 1),
+        num_codes=6,
+        code_dim=3,
+        architecture={"name": "conv", "filters": 8, "residual_units": 4, "num_residual": 1},
+        prior={"dim": 8, "heads": 2, "layers": 1},
+    ),
 }
 
 
@@ -60,11 +68,12 @@ def _site_packages_without(target, blocked):
 @pytest.mark.slow
 def test_export_serves_without_keraszoo_and_matches_keras(exported_family, tmp_path, binary_batch):
     model, path = exported_family
-    rng = np.random.default_rng(0)
-    inputs = dict(x=binary_batch, z=rng.normal(size=(3, model.latent_dim)).astype("float32"), n=5, seed=11)
-    codes = model.encode(binary_batch[:3]).get("codes")
-    if codes is not None:  # discrete models decode integer codes
-        inputs["codes"] = codes.numpy()
+    inputs = dict(x=binary_batch, n=5, seed=11)
+    if hasattr(model, "latent_dim"):
+        inputs["z"] = np.random.default_rng(0).normal(size=(3, model.latent_dim)).astype("float32")
+    for name in ("codes", "indices"):  # discrete models decode integer codes
+        if name in (encoded := model.encode(binary_batch[:3])):
+            inputs[name] = encoded[name].numpy()
     np.savez(tmp_path / "in.npz", **inputs)
     site = _site_packages_without(
         tmp_path / "site", ("keraszoo", "keras", "tensorflow_probability", "tf_keras")
@@ -86,14 +95,11 @@ def test_export_serves_without_keraszoo_and_matches_keras(exported_family, tmp_p
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = dict(np.load(tmp_path / "out.npz"))
-    x = binary_batch
-    expected = {
-        "serving_default/x_mean": model.reconstruct(x),
-        **{f"encode/{k}": v for k, v in model.encode(x).items()},
-        "decode/x_mean": model.decode(inputs.get("codes", inputs["z"])),
-        **{f"sample/{k}": v for k, v in model.sample(5, seed=11).items()},
-        **{f"elbo/{k}": v for k, v in model.elbo(x, seed=11).items()},
-    }
+    expected = {}
+    for signature, (fn, specs) in model.serving_endpoints().items():
+        args = [tf.constant(inputs[spec.name], spec.dtype) for spec in specs]
+        expected.update({f"{signature}/{k}": v for k, v in fn(*args).items()})
+    assert {"serving_default", "encode", "decode", "sample", "elbo"} <= {k.split("/")[0] for k in expected}
     assert set(out) == set(expected)
     for key, value in expected.items():
         np.testing.assert_allclose(out[key], np.asarray(value), rtol=1e-5, atol=1e-5, err_msg=key)

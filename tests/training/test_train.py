@@ -122,3 +122,17 @@ def test_temperature_and_its_schedule_survive_a_restart(tmp_path):
     expected = float(models[0].sampler.schedule(last_step))
     for model in models:
         assert float(model.sampler.temperature.numpy()) == pytest.approx(expected)
+
+
+@pytest.mark.slow
+def test_vqvae_cifar10_recipe_runs_on_mock_data(tmp_path):
+    import tensorflow_datasets as tfds
+
+    config = TrainConfig.from_dict(get_config("vqvae_cifar10", smoke=True)).replace(
+        export_dir=str(tmp_path / "exports"), download=False
+    )
+    with tfds.testing.mock_data(num_examples=24):
+        results = train_and_evaluate(config, str(tmp_path / "run"), verbose=0)
+    assert np.isfinite(results["test"]["neg_elbo"]) and results["test"]["num_examples"] == 16
+    assert os.path.exists(os.path.join(results["export"], "saved_model.pb"))
+    assert os.path.getsize(results["pictures"]["samples"]) > 0

@@ -1,0 +1,63 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keraszoo import VQVAE
+
+SMALL_CONV = {"name": "conv", "filters": 16, "residual_units": 8, "num_residual": 1}
+SMALL_PRIOR = {"dim": 16, "heads": 2, "layers": 1}
+
+
+def _model(**overrides):
+    config = dict(data_shape=(8, 8, 1), num_codes=12, code_dim=4, architecture=SMALL_CONV, prior=SMALL_PRIOR)
+    return VQVAE(**{**config, **overrides})
+
+
+@pytest.mark.parametrize("ema", [True, False])
+@pytest.mark.parametrize(
+    "architecture", [SMALL_CONV, {"name": "mlp", "hidden_units": [32], "num_latents": 3}]
+)
+def test_fit_trains_and_reports_code_usage(ema, architecture, binary_batch):
+    model = _model(ema=ema, architecture=architecture)
+    model.compile(keras.optimizers.Adam(1e-2))
+    codebook = model.quantizer.codebook.numpy().copy()
+    encoder = [w.numpy().copy() for w in model.encoder.trainable_weights]
+    history = model.fit(
+        tf.data.Dataset.from_tensor_slices(binary_batch).batch(8), epochs=2, verbose=0
+    ).history
+    for name in ("neg_elbo", "recon_nll", "kl", "perplexity", "codes_used", "dead_codes"):
+        assert np.all(np.isfinite(history[name])), name
+    positions = 4 if architecture["name"] == "conv" else 3
+    np.testing.assert_allclose(
+        history["kl"], positions * np.log(12), rtol=1e-6
+    )  # the constant log M per code
+    np.testing.assert_allclose(np.array(history["codes_used"]) * 12 + history["dead_codes"], 12)
+    assert not np.allclose(model.quantizer.codebook.numpy(), codebook)
+    assert any(
+        not np.array_equal(w.numpy(), b)
+        for w, b in zip(model.encoder.trainable_weights, encoder, strict=True)
+    )
+    assert not any("code_prior" in w.path for w in model.trainable_weights)  # the prior trains separately
+
+
+def test_encode_decode_sample_and_round_trip(binary_batch, tmp_path):
+    model = _model()
+    indices = model.encode(binary_batch)["indices"]
+    assert indices.shape == (16, 2, 2) and indices.dtype == tf.int32
+    np.testing.assert_allclose(model.decode(indices), model.reconstruct(binary_batch), rtol=1e-6)
+    history = model.fit_prior(tf.data.Dataset.from_tensor_slices(binary_batch).batch(8), epochs=2, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0] + 1e-3
+    sample = model.sample(3, seed=4)
+    assert sample["indices"].shape == (3, 2, 2) and sample["x_mean"].shape == (3, 8, 8, 1)
+    np.testing.assert_array_equal(sample["indices"], model.sample(3, seed=4)["indices"])
+    np.testing.assert_allclose(model.log_likelihood(binary_batch, 100), model.elbo(binary_batch)["elbo"])
+    path = str(tmp_path / "vq.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.sample(3, seed=4)["indices"], sample["indices"])
+    with pytest.raises(ValueError, match=r"Received: indices.shape=\(2, 3\)"):
+        model.decode(np.zeros((2, 3), "int32"))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        _model(data_shape=(6, 6, 1))
