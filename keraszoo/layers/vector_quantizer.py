@@ -9,8 +9,9 @@
     N_i ← γ N_i + (1 − γ) n_i,   m_i ← γ m_i + (1 − γ) s_i,   e_i = m_i / Ñ_i
 where n_i counts the encoder outputs assigned to code i in the step and s_i sums them, and
 Ñ_i = (N_i + ε)/(Σ_j N_j + M ε) · Σ_j N_j is Laplace-smoothed so that e_i stays finite. N
-starts at 1 and m at the initial codebook, so unused codes keep their vectors. Under tf.distribute n and s are summed over all replicas before the update, so
-every replica ends each step with the same codebook.
+starts at 1 and m at the initial codebook, so unused codes keep their vectors. Under
+tf.distribute n and s are summed over all replicas before the update, so every replica ends
+each step with the same codebook.
 
 Distances use ‖x‖² − 2 x·e + ‖e‖², never materialising [positions, M, D]. Both layers compute
 in float32 whatever the dtype policy, add their losses with `add_loss` (scaled correctly under
