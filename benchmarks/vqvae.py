@@ -69,7 +69,7 @@ def main():
         )
         binarize = "static" if config.binarize != "none" else "none"
         rows.append({"recipe": recipe, "examples_per_s": rate, **test_statistics(model, test, binarize)})
-    print(f"| recipe | epochs | recon NLL (nats) | bits/dim | perplexity | codes used | train examples/s |")
+    print("| recipe | epochs | recon NLL (nats) | bits/dim | perplexity | codes used | train examples/s |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
