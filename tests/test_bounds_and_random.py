@@ -4,6 +4,7 @@ from scipy import special
 
 from keraszoo.losses import combine_log_mean_exp, log_mean_exp
 from keraszoo.random import replica_slice_noise
+from keraszoo.training import mirrored_strategy
 
 
 def test_log_mean_exp_matches_scipy_and_is_stable():
@@ -26,7 +27,7 @@ def test_replicas_draw_their_slice_of_the_global_noise():
     seed = tf.constant([3, 4], tf.int32)
     draw = tf.random.stateless_normal
     one_replica = draw([8, 5], seed).numpy()
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored_strategy(["/cpu:0", "/cpu:1"])
     per_replica = strategy.run(tf.function(lambda: replica_slice_noise(draw, tf.constant([4, 5]), seed)))
     parts = [t.numpy() for t in strategy.experimental_local_results(per_replica)]
     assert not np.allclose(parts[0], parts[1])  # replicas see different noise ...

@@ -36,7 +36,16 @@ def make_strategy(config: TrainConfig) -> tf.distribute.Strategy:
     if devices is None:
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or ["/cpu:0"]
-    return tf.distribute.MirroredStrategy(devices)
+    return mirrored_strategy(devices)
+
+
+def mirrored_strategy(devices) -> tf.distribute.MirroredStrategy:
+    """MirroredStrategy over `devices`. On CPU devices, reductions go through one device rather
+    than collective ops: several CPU strategies in one process otherwise share collective
+    instance keys and abort with "Shape mismatch in the collective instance"."""
+    on_cpu = all("cpu" in d.lower() for d in devices)
+    cross_device_ops = tf.distribute.ReductionToOneDevice() if on_cpu else None
+    return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
 
 
 def build_and_compile(config: TrainConfig, data_shape, strategy) -> keras.Model:

@@ -3,6 +3,7 @@ import pytest
 import tensorflow as tf
 
 from keraszoo.layers.vector_quantizer import VectorQuantizer, VectorQuantizerEMA, nearest_codes, perplexity
+from keraszoo.training import mirrored_strategy
 
 
 def test_assignment_matches_numpy_nearest_neighbour():
@@ -89,7 +90,7 @@ def test_two_replicas_give_the_one_replica_codebook_and_agree():
     one = VectorQuantizerEMA(num_codes=6, code_dim=4, decay=0.8)
     initial = one.codebook.numpy().copy()
     one(x, training=True)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored_strategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         two = VectorQuantizerEMA(num_codes=6, code_dim=4, decay=0.8)
         two.codebook.assign(initial)

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from keraszoo import ContinuousVAE, GaussianVAE
 from keraszoo.distributions import FAMILIES
+from keraszoo.training import mirrored_strategy
 from tests.conftest import small_vae_config
 
 
@@ -82,7 +83,7 @@ def test_two_replicas_match_one_for_a_transformed_family():
     x = (np.random.default_rng(0).random((16, 8, 8, 1)) > 0.5).astype("float32")
     weights, result = None, {}
     for devices in (["/cpu:0"], ["/cpu:0", "/cpu:1"]):
-        with tf.distribute.MirroredStrategy(devices).scope():
+        with mirrored_strategy(devices).scope():
             model = ContinuousVAE(**small_vae_config(posterior="kumaraswamy"))
             model.compile(keras.optimizers.SGD(0.1))
         weights = weights or model.get_weights()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keraszoo.training import TrainConfig, build_and_compile, train_and_evaluate
+from keraszoo.training import TrainConfig, build_and_compile, mirrored_strategy, train_and_evaluate
 from recipes import get_config
 
 
@@ -86,7 +86,7 @@ def test_two_replicas_match_one_on_the_same_global_batch():
     results = {}
     initial = None
     for devices in (["/cpu:0"], ["/cpu:0", "/cpu:1"]):
-        strategy = tf.distribute.MirroredStrategy(devices)
+        strategy = mirrored_strategy(devices)
         model = build_and_compile(config.replace(devices=devices), (8, 8, 1), strategy)
         model.compile(optimizer=keras.optimizers.SGD(0.05))  # plain SGD: the update is the gradient
         if initial is None:
