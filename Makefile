@@ -16,6 +16,7 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m recipes.train gaussian_vae_digits --workdir runs/demo --export-dir exports
+	$(PY) -m keraszoo.viz smoothing --out runs/demo/pictures
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q tests
