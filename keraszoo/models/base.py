@@ -34,6 +34,16 @@ tfd = tfp.distributions
 METRIC_NAMES = ("neg_elbo", "recon_nll", "kl")
 
 
+def check_batch(argument: str, value: tf.Tensor, shape: tuple[int, ...]) -> tf.Tensor:
+    """Returns `value` if it is a batch of `shape`, else raises a ValueError naming the argument."""
+    if tuple(value.shape[1:]) != tuple(shape):
+        raise ValueError(
+            f"Expected `{argument}` of shape (batch,) + {tuple(shape)}. "
+            f"Received: {argument}.shape={tuple(value.shape)}"
+        )
+    return value
+
+
 class VAE(keras.Model):
     """Base class of every zoo VAE.
 
@@ -287,13 +297,7 @@ class VAE(keras.Model):
 
     # ------------------------------------------------------------------ public API
     def _check_batch(self, x, argument="x"):
-        x = tf.convert_to_tensor(x, self.compute_dtype)
-        if tuple(x.shape[1:]) != self.data_shape:
-            raise ValueError(
-                f"Expected `{argument}` of shape (batch,) + {self.data_shape}. "
-                f"Received: {argument}.shape={tuple(x.shape)}"
-            )
-        return x
+        return check_batch(argument, tf.convert_to_tensor(x, self.compute_dtype), self.data_shape)
 
     def encode(self, x) -> dict[str, tf.Tensor]:
         """Posterior parameters of q(z|x) for a batch (family-specific names)."""
@@ -303,12 +307,9 @@ class VAE(keras.Model):
 
     def decode(self, z) -> tf.Tensor:
         """E[x | z]: pixel means (probabilities for Bernoulli) for a batch of codes."""
-        z = tf.convert_to_tensor(z, self.compute_dtype)
-        if z.shape.rank != 2 or z.shape[-1] != self.latent_dim:
-            raise ValueError(
-                f"Expected `z` of shape (batch, {self.latent_dim}). Received: z.shape={tuple(z.shape)}"
-            )
-        return self.decode_latent(z)
+        return self.decode_latent(
+            check_batch("z", tf.convert_to_tensor(z, self.compute_dtype), (self.latent_dim,))
+        )
 
     def decode_latent(self, z: tf.Tensor) -> tf.Tensor:
         """E[x | z] for latent vectors z of shape [batch, ...] as the decoder sees them."""

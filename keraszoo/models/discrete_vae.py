@@ -33,7 +33,7 @@ from keraszoo.estimators import (
     straight_through_categorical,
 )
 from keraszoo.layers import GumbelSigmoid, GumbelSoftmax
-from keraszoo.models.base import VAE
+from keraszoo.models.base import VAE, check_batch
 from keraszoo.models.registry import register_model
 
 tfd = tfp.distributions
@@ -162,12 +162,7 @@ class CategoricalVAE(DiscreteVAE):
 
     def decode(self, codes):
         """E[x | z] for integer codes [batch, N] in [0, M)."""
-        codes = tf.convert_to_tensor(codes)
-        if codes.shape.rank != 2 or codes.shape[-1] != self.num_variables:
-            raise ValueError(
-                f"Expected integer `codes` of shape (batch, {self.num_variables}). "
-                f"Received: codes.shape={tuple(codes.shape)}"
-            )
+        codes = check_batch("codes", tf.convert_to_tensor(codes), (self.num_variables,))
         return self.decode_latent(tf.one_hot(tf.cast(codes, tf.int32), self.num_classes))
 
     def sample(self, n, seed=0):
@@ -206,13 +201,7 @@ class BinaryLatents:
 
     def decode(self, codes):
         """E[x | z] for binary codes [batch, M]."""
-        codes = tf.convert_to_tensor(codes)
-        if codes.shape.rank != 2 or codes.shape[-1] != self.latent_dim:
-            raise ValueError(
-                f"Expected binary `codes` of shape (batch, {self.latent_dim}). "
-                f"Received: codes.shape={tuple(codes.shape)}"
-            )
-        return self.decode_latent(codes)
+        return self.decode_latent(check_batch("codes", tf.convert_to_tensor(codes), (self.latent_dim,)))
 
     def serving_endpoints(self):
         endpoints = super().serving_endpoints()

@@ -26,6 +26,7 @@ import tensorflow as tf
 from keraszoo._checks import check_one_of, check_positive
 from keraszoo.distributions import get_likelihood
 from keraszoo.layers.vector_quantizer import VectorQuantizer, VectorQuantizerEMA
+from keraszoo.models.base import check_batch
 from keraszoo.models.registry import register_model
 from keraszoo.random import as_seed
 
@@ -286,12 +287,7 @@ class VQVAE(keras.Model):
 
     def decode(self, indices) -> tf.Tensor:
         """E[x | codes] for integer indices [batch, *grid]."""
-        indices = tf.convert_to_tensor(indices)
-        if tuple(indices.shape[1:]) != self.grid:
-            raise ValueError(
-                f"Expected integer `indices` of shape (batch, {', '.join(map(str, self.grid))}). "
-                f"Received: indices.shape={tuple(indices.shape)}"
-            )
+        indices = check_batch("indices", tf.convert_to_tensor(indices), self.grid)
         return self.likelihood.mean(self.decoder(self.quantizer.lookup(indices)))
 
     def reconstruct(self, x) -> tf.Tensor:
