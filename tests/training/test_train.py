@@ -104,24 +104,34 @@ def test_two_replicas_match_one_on_the_same_global_batch():
         np.testing.assert_allclose(h1[name], h2[name], rtol=1e-4)
 
 
-@pytest.mark.slow
-def test_temperature_and_its_schedule_survive_a_restart(tmp_path):
-    config = TrainConfig.from_dict(get_config("categorical_vae_digits", smoke=True)).replace(
+def _annealed_config(recipe):
+    config = TrainConfig.from_dict(get_config(recipe, smoke=True)).replace(
         epochs=4, export_dir=None, pictures=False
     )
+    if recipe == "dvae_mnist":  # offline: the embedded digits, and a β schedule that moves in 80 steps
+        beta = {"initial": 1.0, "maximum": 10.0, "rate": 0.05, "every": 5}
+        config = config.replace(dataset="digits", binarize="dynamic", batch_size=64,
+                                model_config={**config.model_config, "beta": beta})  # fmt: skip
+    return config
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe, state", [("categorical_vae_digits", "temperature"), ("dvae_mnist", "beta")])
+def test_annealed_state_and_its_schedule_survive_a_restart(tmp_path, recipe, state):
+    config = _annealed_config(recipe)
     resumed, straight = str(tmp_path / "resumed"), str(tmp_path / "straight")
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(config, resumed, callbacks=[_Interrupt()], verbose=0)
     train_and_evaluate(config, resumed, verbose=0)
     train_and_evaluate(config, straight, verbose=0)
-    taus = [[float(r["temperature"]) for r in _history(w)] for w in (resumed, straight)]
-    np.testing.assert_allclose(taus[0], taus[1], rtol=1e-6)
-    assert taus[1][-1] < taus[1][0]  # the schedule moved
+    values = [[float(r[state]) for r in _history(w)] for w in (resumed, straight)]
+    np.testing.assert_allclose(values[0], values[1], rtol=1e-6)
+    assert values[1][-1] != values[1][0]  # the schedule moved
     models = [keras.models.load_model(os.path.join(w, "model.keras")) for w in (resumed, straight)]
     last_step = int(models[0].optimizer.iterations.numpy()) - 1
-    expected = float(models[0].sampler.schedule(last_step))
+    expected = float(models[0].annealed().schedule(last_step))
     for model in models:
-        assert float(model.sampler.temperature.numpy()) == pytest.approx(expected)
+        assert float(model.annealed().state.numpy()) == pytest.approx(expected)
 
 
 @pytest.mark.slow
