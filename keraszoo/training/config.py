@@ -31,7 +31,8 @@ class TrainConfig:
         steps_per_execution: train steps per tf.function call (10: about 1.25× the examples/s
             of 1 on CPU, see benchmarks/throughput.py).
         eval_num_samples: k of the importance-weighted NLL estimate on the test split.
-        eval_batch_size, eval_max_examples: test-set evaluation batch and cap (None: all).
+        eval_batch_size, eval_max_examples: test-set evaluation batch, and the size of a fixed
+            random subset of the test split to evaluate on (None: all of it).
         export_dir, export_name: where the SavedModel goes (None: no export).
         pictures: write PNGs (samples, reconstructions, curves) and TensorBoard images.
         prior_epochs: epochs of a model's second stage, for models that have one (the VQ-VAE's
