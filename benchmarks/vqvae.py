@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from keraszoo.data import load_split, make_pipeline
-from keraszoo.models.vqvae import bits_per_dim
+from keraszoo.losses import nats_to_bits_per_dim
 from keraszoo.training import TrainConfig, train_and_evaluate
 from recipes import get_config
 
@@ -36,7 +36,7 @@ def test_statistics(model, split, binarize):
     nll = float(np.concatenate(recon).mean())
     return {
         "recon_nll": nll,
-        "bits_per_dim": bits_per_dim(nll, model.data_shape),
+        "bits_per_dim": nats_to_bits_per_dim(nll, model.data_shape),
         "perplexity": float(np.exp(-(nonzero * np.log(nonzero)).sum())),
         "codes_used": float((counts > 0).mean()),
     }

@@ -2,7 +2,7 @@ import numpy as np
 import tensorflow as tf
 from scipy import special
 
-from keraszoo.losses import combine_log_mean_exp, log_mean_exp
+from keraszoo.losses import combine_log_mean_exp, log_mean_exp, nats_to_bits_per_dim
 from keraszoo.random import replica_slice_noise
 from keraszoo.training import mirrored_strategy
 
@@ -32,3 +32,7 @@ def test_replicas_draw_their_slice_of_the_global_noise():
     parts = [t.numpy() for t in strategy.experimental_local_results(per_replica)]
     assert not np.allclose(parts[0], parts[1])  # replicas see different noise ...
     np.testing.assert_array_equal(np.concatenate(parts), one_replica)  # ... and together the 1-replica noise
+
+
+def test_bits_per_dim_by_hand():
+    assert nats_to_bits_per_dim(784 * np.log(2.0) * 1.5, (28, 28, 1)) == 1.5

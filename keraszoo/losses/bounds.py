@@ -24,3 +24,8 @@ def log_mean_exp(values: tf.Tensor, axis: int = 0) -> tf.Tensor:
 def combine_log_mean_exp(chunk_lse: list[tf.Tensor], num_samples: int) -> tf.Tensor:
     """log-mean-exp over all samples from per-chunk logsumexps (each of shape [batch])."""
     return tf.reduce_logsumexp(tf.stack(chunk_lse), axis=0) - math.log(num_samples)
+
+
+def nats_to_bits_per_dim(nats_per_example: float, data_shape) -> float:
+    """Nats per example → bits per dimension: nats / (D · ln 2)."""
+    return float(nats_per_example) / (math.prod(data_shape) * math.log(2.0))

@@ -14,11 +14,9 @@ all-reduce across replicas.
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import keras
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -404,8 +402,3 @@ class VAE(keras.Model):
             seed=self.seed,
         )
         return config
-
-
-def nats_to_bits_per_dim(nats: float, data_shape) -> float:
-    """Converts nats per example to bits per dimension."""
-    return float(nats) / (math.prod(data_shape) * np.log(2.0))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keraszoo._checks import check_one_of, check_positive
@@ -350,7 +349,3 @@ class VQVAE(keras.Model):
             "validate_inputs": self.validate_inputs,
             "seed": self.seed,
         }
-
-
-def bits_per_dim(nats_per_example: float, data_shape) -> float:
-    return float(nats_per_example) / (math.prod(data_shape) * np.log(2.0))
