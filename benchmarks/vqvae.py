@@ -47,9 +47,10 @@ def main():
     parser.add_argument("--data-file", required=True)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--workdir", default="runs/vqvae")
+    parser.add_argument("--recipes", nargs="+", default=["vqvae_digits", "vqvae_mnist"])
     args = parser.parse_args()
     rows = []
-    for recipe in ("vqvae_digits", "vqvae_mnist"):
+    for recipe in args.recipes:
         config = TrainConfig.from_dict(get_config(recipe)).replace(
             epochs=args.epochs, prior_epochs=0, export_dir=None, pictures=False
         )
