@@ -13,6 +13,7 @@ resumes from the last completed epoch:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -101,18 +102,18 @@ def train_and_evaluate(config: TrainConfig | dict, workdir: str, callbacks=(), v
     pipeline = dict(binarize=config.binarize, seed=config.seed)
     train_ds = make_pipeline(train_split, config.batch_size, shuffle=True, drop_remainder=True, **pipeline)
     val_ds = make_pipeline(val_split, config.batch_size, **{**pipeline, "binarize": _eval_binarize(config)})
-    test_split_ds = test_split.dataset
+    evaluated = test_split
     if config.eval_max_examples:
         # A fixed random subset, not the first examples: the binarized MNIST test split is ordered
         # (its first 2000 images score ~28 nats better than the rest).
-        buffer = test_split.num_examples or 10_000
-        test_split_ds = test_split_ds.shuffle(buffer, seed=0, reshuffle_each_iteration=False)
-        test_split_ds = test_split_ds.take(config.eval_max_examples)
+        subset = test_split.dataset.shuffle(
+            test_split.num_examples or 10_000, seed=0, reshuffle_each_iteration=False
+        )
+        evaluated = dataclasses.replace(
+            test_split, dataset=subset.take(config.eval_max_examples), num_examples=config.eval_max_examples
+        )
     test_ds = make_pipeline(
-        type(test_split)(test_split_ds, test_split.data_shape, test_split.binary, config.eval_max_examples),
-        config.eval_batch_size,
-        binarize=_eval_binarize(config),
-        seed=config.seed + 1,
+        evaluated, config.eval_batch_size, binarize=_eval_binarize(config), seed=config.seed + 1
     )
 
     model = build_and_compile(config, train_split.data_shape, strategy)
