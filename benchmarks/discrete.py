@@ -14,8 +14,9 @@ import argparse
 import json
 import os
 
-from keraszoo.training import TrainConfig, train_and_evaluate
-from recipes import get_config
+from common import npz_config
+
+from keraszoo.training import train_and_evaluate
 
 ESTIMATORS = {
     "score function": ("reinforce", "moving_average"),
@@ -42,15 +43,8 @@ def main():
     rows = []
     for recipe in args.recipes:
         for label, (estimator, baseline) in ESTIMATORS.items():
-            base = TrainConfig.from_dict(get_config(recipe))
-            config = base.replace(
-                dataset="npz",
-                data_file=args.data_file,
-                epochs=args.epochs,
-                eval_num_samples=args.k,
-                export_dir=None,
-                pictures=False,
-                model_config={**base.model_config, "estimator": estimator, "baseline": baseline},
+            config = npz_config(
+                recipe, args.data_file, args.epochs, args.k, estimator=estimator, baseline=baseline
             )
             workdir = os.path.join(args.workdir, f"{recipe}-{estimator}")
             test = train_and_evaluate(config, workdir, verbose=2)["test"]

@@ -14,11 +14,11 @@ import json
 import os
 
 import keras
+from common import npz_config
 
 from keraszoo.data import load_split, make_pipeline
 from keraszoo.diagnostics.gradients import gradient_statistics
-from keraszoo.training import TrainConfig, train_and_evaluate
-from recipes import get_config
+from keraszoo.training import train_and_evaluate
 
 ESTIMATORS = [
     ("reparameterization", "none", 1),
@@ -39,22 +39,15 @@ def main():
     rows = []
     for estimator, baseline, k in ESTIMATORS:
         name = f"{estimator}-{baseline}-K{k}"
-        base = TrainConfig.from_dict(get_config("gaussian_vae_mnist"))
-        config = base.replace(
-            dataset="npz",
-            data_file=args.data_file,
-            epochs=args.epochs,
-            eval_num_samples=args.k,
-            eval_max_examples=args.eval_examples,
-            export_dir=None,
-            pictures=False,
-            model_config={
-                **base.model_config,
-                "estimator": estimator,
-                "baseline": baseline,
-                "num_samples": k,
-            },
-        )
+        config = npz_config(
+            "gaussian_vae_mnist",
+            args.data_file,
+            args.epochs,
+            args.k,
+            estimator=estimator,
+            baseline=baseline,
+            num_samples=k,
+        ).replace(eval_max_examples=args.eval_examples)
         workdir = os.path.join(args.workdir, name)
         results = train_and_evaluate(config, workdir, verbose=2)
         model = keras.models.load_model(os.path.join(workdir, "model.keras"))

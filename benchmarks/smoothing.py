@@ -13,9 +13,10 @@ import argparse
 import json
 import os
 
+from common import npz_config
+
 from keraszoo.distributions.smoothing import SMOOTHING_FUNCTIONS
-from keraszoo.training import TrainConfig, train_and_evaluate
-from recipes import get_config
+from keraszoo.training import train_and_evaluate
 
 
 def main():
@@ -28,16 +29,7 @@ def main():
     args = parser.parse_args()
     rows = []
     for function in args.functions:
-        base = TrainConfig.from_dict(get_config("dvae_mnist"))
-        config = base.replace(
-            dataset="npz",
-            data_file=args.data_file,
-            epochs=args.epochs,
-            eval_num_samples=args.k,
-            export_dir=None,
-            pictures=False,
-            model_config={**base.model_config, "smoothing": function},
-        )
+        config = npz_config("dvae_mnist", args.data_file, args.epochs, args.k, smoothing=function)
         rows.append(
             {
                 "smoothing": function,
