@@ -138,6 +138,12 @@ class VectorQuantizerEMA(VectorQuantizer):
         num_codes, code_dim, commitment_cost: as `VectorQuantizer`.
         decay: γ ∈ (0, 1) (e.g. 0.99).
         epsilon: Laplace smoothing ε of the counts.
+        restart_threshold: dead-code restarts (beyond the paper; 0, the default, turns them off):
+            after an update, every code whose EMA count N_i is below this threshold is moved to
+            an encoder output of the current global batch drawn at random, with N_i = 1 and
+            m_i = that output. All replicas draw from the all-gathered batch with the same
+            seed, so they restart to the same vectors.
+        seed: seed of the restart draws.
 
     The state (`codebook`, `ema_cluster_size` N, `ema_sum` m) is non-trainable and changes only
     when the layer is called with `training=True`.
@@ -146,13 +152,27 @@ class VectorQuantizerEMA(VectorQuantizer):
     learns_codebook_by_gradient = False
 
     def __init__(
-        self, num_codes, code_dim, commitment_cost=0.25, decay: float = 0.99, epsilon: float = 1e-5, **kwargs
+        self,
+        num_codes,
+        code_dim,
+        commitment_cost=0.25,
+        decay: float = 0.99,
+        epsilon: float = 1e-5,
+        restart_threshold: float = 0.0,
+        seed: int | None = None,
+        **kwargs,
     ):
         if not 0.0 < decay < 1.0:
             raise ValueError(f"Expected `decay` in (0, 1). Received: decay={decay!r}")
         check_positive("epsilon", epsilon)
+        if not restart_threshold >= 0:
+            raise ValueError(
+                f"Expected `restart_threshold` >= 0. Received: restart_threshold={restart_threshold!r}"
+            )
         super().__init__(num_codes, code_dim, commitment_cost, **kwargs)
         self.decay, self.epsilon = float(decay), float(epsilon)
+        self.restart_threshold, self.seed = float(restart_threshold), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
         # Replicas assign identical values (statistics are all-reduced first): keep the first.
         self.ema_cluster_size = self.add_weight(
             shape=(num_codes,),
@@ -176,11 +196,20 @@ class VectorQuantizerEMA(VectorQuantizer):
         counts = tf.reduce_sum(one_hot, axis=0)  # n_i
         sums = tf.matmul(one_hot, flat, transpose_a=True)  # s_i
         ctx = tf.distribute.get_replica_context()
-        if ctx is not None and ctx.num_replicas_in_sync > 1:
+        distributed = ctx is not None and ctx.num_replicas_in_sync > 1
+        if distributed:
             counts, sums = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [counts, sums])
         gamma = self.decay
         size = gamma * self.ema_cluster_size + (1.0 - gamma) * counts
         total = gamma * self.ema_sum + (1.0 - gamma) * sums
+        if self.restart_threshold > 0:
+            pool = ctx.all_gather(flat, axis=0) if distributed else flat
+            pick = tf.random.stateless_uniform(
+                [self.num_codes], self.seed_generator.next(), 0, tf.shape(pool)[0], dtype=tf.int32
+            )
+            dead = size < self.restart_threshold
+            size = tf.where(dead, tf.ones_like(size), size)
+            total = tf.where(dead[:, None], tf.gather(pool, pick), total)
         self.ema_cluster_size.assign(size)
         self.ema_sum.assign(total)
         n = tf.reduce_sum(size)
@@ -188,4 +217,10 @@ class VectorQuantizerEMA(VectorQuantizer):
         self.codebook.assign(total / smoothed[:, None])
 
     def get_config(self):
-        return {**super().get_config(), "decay": self.decay, "epsilon": self.epsilon}
+        return {
+            **super().get_config(),
+            "decay": self.decay,
+            "epsilon": self.epsilon,
+            "restart_threshold": self.restart_threshold,
+            "seed": self.seed,
+        }

@@ -203,6 +203,8 @@ class VQVAE(keras.Model):
         ema: EMA codebook updates (`VectorQuantizerEMA`) instead of the codebook loss.
         decay: γ of the EMA.
         commitment_cost: β (0.25).
+        restart_threshold: EMA only: restart codes whose EMA count falls below this (0: off;
+            see `VectorQuantizerEMA`).
         prior: options of the `CodePrior` transformer (dim, heads, layers).
         validate_inputs: check batches for NaN and (Bernoulli) non-binary values.
         seed: unused by the (deterministic) model; kept for a uniform config.
@@ -210,7 +212,8 @@ class VQVAE(keras.Model):
 
     def __init__(self, data_shape, num_codes: int = 512, code_dim: int = 64, architecture=None,
                  likelihood="bernoulli", ema: bool = True, decay: float = 0.99, commitment_cost: float = 0.25,
-                 prior=None, validate_inputs: bool = True, seed: int | None = None, **kwargs):  # fmt: skip
+                 restart_threshold: float = 0.0, prior=None, validate_inputs: bool = True,
+                 seed: int | None = None, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
         self.data_shape = tuple(int(d) for d in data_shape)
         check_positive("num_codes", num_codes, integer=True)
@@ -226,7 +229,13 @@ class VQVAE(keras.Model):
         self.encoder, self.decoder, self.grid = build_vq_networks(
             self.architecture, self.data_shape, code_dim
         )
-        vq_kwargs = {"decay": decay} if ema else {}
+        if restart_threshold and not ema:
+            raise ValueError(
+                "Dead-code restarts need the EMA codebook (ema=True). "
+                f"Received: restart_threshold={restart_threshold}, ema={ema}"
+            )
+        self.restart_threshold = float(restart_threshold)
+        vq_kwargs = {"decay": decay, "restart_threshold": restart_threshold, "seed": seed} if ema else {}
         self.quantizer = (VectorQuantizerEMA if ema else VectorQuantizer)(
             num_codes, code_dim, commitment_cost, name="quantizer", **vq_kwargs
         )
@@ -345,6 +354,7 @@ class VQVAE(keras.Model):
             "ema": self.ema,
             "decay": self.decay,
             "commitment_cost": self.commitment_cost,
+            "restart_threshold": self.restart_threshold,
             "prior": self.prior_config,
             "validate_inputs": self.validate_inputs,
             "seed": self.seed,

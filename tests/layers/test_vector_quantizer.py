@@ -85,14 +85,16 @@ def test_ema_changes_in_training_only(compiled):
     assert not layer.trainable_weights
 
 
-def test_two_replicas_give_the_one_replica_codebook_and_agree():
+@pytest.mark.parametrize("restart_threshold", [0.0, 0.9])
+def test_two_replicas_give_the_one_replica_codebook_and_agree(restart_threshold):
     x = tf.random.stateless_normal([16, 4], (6, 7))
-    one = VectorQuantizerEMA(num_codes=6, code_dim=4, decay=0.8)
+    kw = dict(num_codes=6, code_dim=4, decay=0.8, restart_threshold=restart_threshold, seed=5)
+    one = VectorQuantizerEMA(**kw)
     initial = one.codebook.numpy().copy()
     one(x, training=True)
     strategy = mirrored_strategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
-        two = VectorQuantizerEMA(num_codes=6, code_dim=4, decay=0.8)
+        two = VectorQuantizerEMA(**kw)
         two.codebook.assign(initial)
         two.ema_sum.assign(initial)
     dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(x))
@@ -121,3 +123,22 @@ def test_float32_under_mixed_precision():
         assert layer.codebook.dtype == "float32" and out["quantized"].dtype == tf.float32
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_dead_codes_restart_to_encoder_outputs():
+    layer = VectorQuantizerEMA(num_codes=4, code_dim=2, decay=0.5, restart_threshold=0.9, seed=0)
+    e0 = np.array([[0.0, 0.0], [1.0, 1.0], [50.0, 50.0], [-50.0, 9.0]], np.float32)
+    layer.codebook.assign(e0)
+    layer.ema_sum.assign(e0)
+    x = np.array([[0.1, 0.0], [0.9, 1.2], [1.1, 0.8], [-0.2, 0.1]], np.float32)  # codes 2 and 3 unused
+    layer(tf.constant(x), training=True)
+    size = layer.ema_cluster_size.numpy()
+    # live codes: N = 0.5·1 + 0.5·2 = 1.5 ≥ 0.9; dead codes: 0.5 < 0.9 → restarted with N = 1
+    np.testing.assert_allclose(size, [1.5, 1.5, 1.0, 1.0])
+    codebook = layer.codebook.numpy()
+    for row in codebook[2:]:
+        assert np.min(np.abs(x - row).sum(-1)) < 1e-4 * np.abs(row).sum() + 1e-5  # an encoder output
+    assert np.abs(codebook[2:]).max() < 2.0  # no longer far from the data
+    assert VectorQuantizerEMA.from_config(layer.get_config()).get_config() == layer.get_config()
+    with pytest.raises(ValueError, match="Received: restart_threshold=-1"):
+        VectorQuantizerEMA(4, 2, restart_threshold=-1)
