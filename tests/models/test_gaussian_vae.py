@@ -20,6 +20,8 @@ def test_call_returns_per_example_terms(binary_batch):
         assert out[name].shape == (16,)
     np.testing.assert_allclose(out["neg_elbo"], out["recon_nll"] + out["kl"], rtol=1e-6)
     assert out["z"].shape == (16, 4) and out["outputs"].shape == (16, 8, 8, 1)
+    predicted = model.predict(binary_batch, batch_size=8, verbose=0)  # Keras predict: per-example terms
+    assert predicted["neg_elbo"].shape == (16,) and np.all(np.isfinite(predicted["neg_elbo"]))
 
 
 def test_public_api_shapes_and_seeded_sampling(binary_batch):
