@@ -265,10 +265,16 @@ class VAE(keras.Model):
         if self.baseline != "moving_average":
             return 0.0
         gamma = self.baseline_decay
+        # The mean of the learning signal over the *global* batch, so that every replica (and a
+        # 1-replica run on the same global batch) uses and stores the same baseline.
+        batch_mean = tf.reduce_mean(signal)
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            batch_mean = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, batch_mean)
         value = self.baseline_ema / tf.maximum(1.0 - gamma**self.baseline_steps, 1e-12)
-        value = tf.where(self.baseline_steps > 0, value, tf.reduce_mean(signal))
+        value = tf.where(self.baseline_steps > 0, value, batch_mean)
         if training:
-            self.baseline_ema.assign(gamma * self.baseline_ema + (1.0 - gamma) * tf.reduce_mean(signal))
+            self.baseline_ema.assign(gamma * self.baseline_ema + (1.0 - gamma) * batch_mean)
             self.baseline_steps.assign_add(1.0)
         return tf.stop_gradient(value)
 

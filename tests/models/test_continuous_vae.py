@@ -79,12 +79,23 @@ def test_estimator_argument_errors():
         GaussianVAE(**small_vae_config(estimator="reinforce", baseline="rloo"))
 
 
-def test_two_replicas_match_one_for_a_transformed_family():
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"posterior": "kumaraswamy"},  # a transformed family (inverse CDF)
+        {
+            "posterior": "gaussian",
+            "estimator": "reinforce",
+            "baseline": "moving_average",
+        },  # all-reduced baseline
+    ],
+)
+def test_two_replicas_match_one(config):
     x = (np.random.default_rng(0).random((16, 8, 8, 1)) > 0.5).astype("float32")
     weights, result = None, {}
     for devices in (["/cpu:0"], ["/cpu:0", "/cpu:1"]):
         with mirrored_strategy(devices).scope():
-            model = ContinuousVAE(**small_vae_config(posterior="kumaraswamy"))
+            model = ContinuousVAE(**small_vae_config(**config))
             model.compile(keras.optimizers.SGD(0.1))
         weights = weights or model.get_weights()
         model.set_weights(weights)
