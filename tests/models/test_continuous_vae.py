@@ -19,7 +19,9 @@ def test_every_family_trains_samples_and_round_trips(posterior, binary_batch):
     model.compile(keras.optimizers.Adam(1e-2))
     before = [w.numpy().copy() for w in model.encoder.trainable_weights]
     history = model.fit(_dataset(binary_batch), epochs=2, verbose=0, shuffle=False).history
-    assert np.all(np.isfinite(history["neg_elbo"])) and np.all(np.array(history["kl"]) >= -1e-3)
+    assert np.all(np.isfinite(history["neg_elbo"])) and np.all(np.isfinite(history["kl"]))
+    if model.uses_analytic_kl():  # a Monte Carlo KL estimate can be negative on a batch
+        assert np.all(np.array(history["kl"]) >= -1e-3)
     assert any(
         not np.array_equal(w.numpy(), b) for w, b in zip(model.encoder.trainable_weights, before, strict=True)
     )
