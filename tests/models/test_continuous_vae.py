@@ -82,23 +82,21 @@ def test_estimator_argument_errors():
 
 
 @pytest.mark.parametrize(
-    "config",
+    "config, learning_rate",
     [
-        {"posterior": "kumaraswamy"},  # a transformed family (inverse CDF)
-        {
-            "posterior": "gaussian",
-            "estimator": "reinforce",
-            "baseline": "moving_average",
-        },  # all-reduced baseline
+        ({"posterior": "kumaraswamy"}, 0.1),  # a transformed family (inverse CDF)
+        # The all-reduced moving-average baseline; a small step, as REINFORCE's large gradients
+        # amplify float32 summation-order differences between 1 and 2 replicas.
+        ({"posterior": "gaussian", "estimator": "reinforce", "baseline": "moving_average"}, 1e-3),
     ],
 )
-def test_two_replicas_match_one(config):
+def test_two_replicas_match_one(config, learning_rate):
     x = (np.random.default_rng(0).random((16, 8, 8, 1)) > 0.5).astype("float32")
     weights, result = None, {}
     for devices in (["/cpu:0"], ["/cpu:0", "/cpu:1"]):
         with mirrored_strategy(devices).scope():
             model = ContinuousVAE(**small_vae_config(**config))
-            model.compile(keras.optimizers.SGD(0.1))
+            model.compile(keras.optimizers.SGD(learning_rate))
         weights = weights or model.get_weights()
         model.set_weights(weights)
         model.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=2, verbose=0, shuffle=False)
