@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from keraszoo.recipes import get_config
 from keraszoo.training import TrainConfig
-from recipes import get_config
 
 
 def npz_config(recipe: str, data_file: str, epochs: int, k: int, **model_changes) -> TrainConfig:

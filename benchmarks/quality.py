@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from keraszoo.recipes import get_config
 from keraszoo.training import TrainConfig, train_and_evaluate
-from recipes import get_config
 
 PUBLISHED = {"gaussian_vae_mnist": ("Burda et al. 2016, Table 1 (VAE, k=1), 3280 passes", 88.71)}
 

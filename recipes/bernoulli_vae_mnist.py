@@ -4,7 +4,7 @@ Bernoulli likelihood, uniform prior, the categorical recipe's τ schedule and op
 Published −ELBO: 112.2 (score function), 116.0 (ST), 105.0 (Gumbel-softmax), 111.5 (ST Gumbel).
 """
 
-from recipes.categorical_vae_mnist import get_config as _categorical
+from keraszoo.recipes.categorical_vae_mnist import get_config as _categorical
 
 
 def get_config(smoke: bool = False) -> dict:

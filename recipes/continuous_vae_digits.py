@@ -1,7 +1,7 @@
 """Any posterior family on the embedded digits; pick it with --set model_config.posterior=NAME.
 
-    python -m recipes.train continuous_vae_digits --set model_config.posterior=kumaraswamy
-    python -m recipes.train continuous_vae_digits --set model_config.estimator=reinforce \\
+    python -m keraszoo.recipes.train continuous_vae_digits --set model_config.posterior=kumaraswamy
+    python -m keraszoo.recipes.train continuous_vae_digits --set model_config.estimator=reinforce \\
         --set model_config.baseline=rloo --set model_config.num_samples=4
 """
 

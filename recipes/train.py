@@ -1,17 +1,40 @@
-"""Command line: train a recipe, evaluate, export, write pictures.
+"""Command line: train a recipe, evaluate it, export a SavedModel and write pictures.
 
-python -m recipes.train gaussian_vae_digits --workdir runs/demo
-python -m recipes.train gaussian_vae_mnist --data-file shared/data/binarized_mnist.npz --epochs 5
-python -m recipes.train --list
+python -m keraszoo.recipes.train gaussian_vae_digits --workdir runs/demo
+python -m keraszoo.recipes.train gaussian_vae_mnist --data-file shared/data/binarized_mnist.npz --epochs 5
+python -m keraszoo.recipes.train --list
+
+`keraszoo-train` (a console script installed with the package) is the same command.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from recipes import available_recipes, get_config
+from keraszoo.recipes import available_recipes, get_config
+
+CONSOLE_SCRIPT = "keraszoo-train"
+
+DESCRIPTION = """\
+Train a keraszoo recipe under tf.distribute.MirroredStrategy (an existing workdir is resumed),
+evaluate -ELBO and the importance-weighted NLL on the test split, export a TF Serving
+SavedModel and write sample, reconstruction and training-curve pictures."""
+
+EPILOG = """recipes:
+  {recipes}
+
+examples:
+  python -m keraszoo.recipes.train --list
+  python -m keraszoo.recipes.train gaussian_vae_digits --workdir runs/demo
+  python -m keraszoo.recipes.train gaussian_vae_digits --smoke --no-export
+  python -m keraszoo.recipes.train gaussian_vae_mnist --data-file shared/data/binarized_mnist.npz --epochs 5
+  python -m keraszoo.recipes.train gaussian_vae_mnist --data-dir ~/tensorflow_datasets --no-download
+  python -m keraszoo.recipes.train continuous_vae_digits --set model_config.posterior=kumaraswamy
+
+The console script `keraszoo-train` takes the same arguments."""
 
 
 def apply_overrides(config, assignments):
@@ -32,8 +55,19 @@ def apply_overrides(config, assignments):
     return type(config).from_dict(values)
 
 
+def _prog() -> str:
+    """`keraszoo-train` when run as the console script, else the `python -m` form."""
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return CONSOLE_SCRIPT if script.startswith(CONSOLE_SCRIPT) else "python -m keraszoo.recipes.train"
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m recipes.train", description=__doc__.split("\n")[1])
+    parser = argparse.ArgumentParser(
+        prog=_prog(),
+        description=DESCRIPTION,
+        epilog=EPILOG.format(recipes="\n  ".join(available_recipes())),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("recipe", nargs="?", help=f"one of {available_recipes()}")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
     parser.add_argument(

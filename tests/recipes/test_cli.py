@@ -1,8 +1,13 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from keraszoo.recipes import available_recipes, get_config
+from keraszoo.recipes.train import main
 from keraszoo.training import TrainConfig
-from recipes import available_recipes, get_config
-from recipes.train import main
 
 
 @pytest.mark.parametrize("name", available_recipes())
@@ -53,7 +58,7 @@ def test_missing_data_file_is_a_clear_error(capsys, tmp_path):
 
 
 def test_set_overrides_config_fields_and_model_arguments():
-    from recipes.train import apply_overrides
+    from keraszoo.recipes.train import apply_overrides
 
     config = TrainConfig.from_dict(get_config("gaussian_vae_digits", smoke=True))
     overrides = ["model_config.posterior=gamma", "epochs=3", "model_config.num_samples=4"]
@@ -64,3 +69,51 @@ def test_set_overrides_config_fields_and_model_arguments():
         apply_overrides(config, ["epochs"])
     with pytest.raises(ValueError, match=r"Unknown config keys \['epoch'\]"):
         apply_overrides(config, ["epoch=3"])
+
+
+def _run_outside_repo(tmp_path, *args):
+    """Runs `args` with this interpreter from `tmp_path` (not the repository), so only the
+    installed `keraszoo.recipes` (pyproject package-dir mapping) can be imported."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return subprocess.run(
+        list(args), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_help_has_a_description_and_lists_recipes(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m keraszoo.recipes.train")
+    assert "Train a keraszoo recipe" in out and "examples:" in out
+    assert all(name in out for name in available_recipes())
+
+
+def test_module_cli_runs_from_any_directory(tmp_path):
+    repo = Path(__file__).resolve().parents[2]
+    assert repo not in tmp_path.resolve().parents
+    help_run = _run_outside_repo(tmp_path, sys.executable, "-m", "keraszoo.recipes.train", "--help")
+    assert help_run.returncode == 0, help_run.stderr
+    usage, _, rest = help_run.stdout.partition("\n\n")
+    description = rest.split("\n\n", 1)[0].strip()
+    assert usage.startswith("usage: python -m keraszoo.recipes.train")
+    assert description.startswith("Train a keraszoo recipe"), help_run.stdout
+    assert all(name in help_run.stdout for name in available_recipes())
+    assert "python -m keraszoo.recipes.train gaussian_vae_digits" in help_run.stdout
+
+    list_run = _run_outside_repo(tmp_path, sys.executable, "-m", "keraszoo.recipes.train", "--list")
+    assert list_run.returncode == 0, list_run.stderr
+    assert list_run.stdout.split() == available_recipes()
+
+
+def test_console_script(tmp_path):
+    script = Path(sys.executable).with_name("keraszoo-train")
+    if not script.exists():
+        pytest.skip(f"{script} is not installed (pip install -e . installs it)")
+    run = _run_outside_repo(tmp_path, str(script), "--list")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == available_recipes()
+    unknown = _run_outside_repo(tmp_path, str(script), "nope")
+    assert unknown.returncode == 2 and "Received: recipe='nope'" in unknown.stderr

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keraszoo.recipes import get_config
 from keraszoo.training import TrainConfig, build_and_compile, mirrored_strategy, train_and_evaluate
-from recipes import get_config
 
 
 def _smoke(tmp_path, **changes):
