@@ -1,4 +1,7 @@
-"""DVAE on static binarized MNIST with each smoothing function, same budget (SPEC §2.3).
+"""DVAE on static binarized MNIST with each smoothing function, same budget.
+
+Smoothing transformations of Rolfe (2017) "Discrete Variational Autoencoders" and Vahdat et al.
+(2018) DVAE++ / DVAE#.
 
     python benchmarks/smoothing.py --data-file ../shared/data/binarized_mnist.npz --epochs 10
 

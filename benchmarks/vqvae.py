@@ -20,8 +20,8 @@ import numpy as np
 
 from keraszoo.data import load_split, make_pipeline
 from keraszoo.losses import nats_to_bits_per_dim
+from keraszoo.recipes import get_config
 from keraszoo.training import TrainConfig, train_and_evaluate
-from recipes import get_config
 
 
 def test_statistics(model, split, binarize):

@@ -1,7 +1,7 @@
-"""Replica-aware stateless noise.
+"""Replica-aware stateless noise, and uniform noise on the open interval (`open_uniform`).
 
 `keras.random.SeedGenerator` yields the same seed on every replica of a tf.distribute
-strategy (STACK.md), so naive sampling gives every replica the same noise. Instead, each
+strategy (keras PR #20612), so naive sampling gives every replica the same noise. Instead, each
 replica draws the noise of the *whole global batch* from the step seed and keeps its own
 contiguous slice. Replicas then see different noise, and a run on N replicas sees exactly
 the noise a 1-replica run sees on the same global batch: results do not depend on the
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -47,3 +48,9 @@ def as_seed(seed) -> tf.Tensor:
     if seed.shape.rank == 0:
         seed = tf.stack([seed, tf.zeros_like(seed)])
     return tf.cast(seed, tf.int32)
+
+
+def open_uniform(shape, seed, dtype=tf.float32) -> tf.Tensor:
+    """U(tiny, 1): never 0 or 1, so −log(−log u) and log u − log(1 − u) are finite."""
+    dtype = tf.as_dtype(dtype)
+    return tf.random.stateless_uniform(shape, seed, minval=np.finfo(dtype.as_numpy_dtype).tiny, dtype=dtype)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 
@@ -30,6 +31,17 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
+@functools.cache
+def _pyplot():
+    """matplotlib.pyplot, with the non-interactive Agg backend selected once (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_png(path: str, image: np.ndarray) -> str:
     from PIL import Image
 
@@ -48,10 +60,7 @@ def pairs_grid(inputs: np.ndarray, reconstructions: np.ndarray, ncols: int = 8) 
 
 def plot_history(csv_path: str, png_path: str, metrics=("neg_elbo", "recon_nll", "kl")) -> str:
     """Training curves (train and validation) from a Keras CSVLogger file."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     with open(csv_path) as f:
         rows = list(csv.DictReader(f))
@@ -77,7 +86,7 @@ def plot_history(csv_path: str, png_path: str, metrics=("neg_elbo", "recon_nll",
 
 
 SMOOTHING_FIGURES = {
-    "figure1": ("f1", "f2", "f3"),  # the tutorial's Figure 1
+    "figure1": ("f1", "f2", "f3"),  # spike-and-exponential, f2 and power-function smoothing
     "figure1b": ("f2_root", "f2_hyperbolic", "f3_root"),
 }
 _LABELS = {"f1": "f1 (spike-and-exp.)", "f2": "f2", "f3": "f3 (power)", "f2_root": "f2′ (root)",
@@ -86,10 +95,7 @@ _LABELS = {"f1": "f1 (spike-and-exp.)", "f2": "f2", "f3": "f3 (power)", "f2_root
 
 def plot_smoothing_functions(names, path, betas=(1.0, 4.0, 16.0), ps=(0.2, 0.5, 0.8)) -> str:
     """ζ = f(β, p, ε) against ε: one column per function, one row per p, one curve per β."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     from keraszoo.distributions.smoothing import smooth
 
@@ -117,7 +123,7 @@ def plot_smoothing_functions(names, path, betas=(1.0, 4.0, 16.0), ps=(0.2, 0.5, 
 
 
 def main(argv=None) -> int:
-    """`python -m keraszoo.viz smoothing --out DIR`: the tutorial's Figure 1 and its companion."""
+    """`python -m keraszoo.viz smoothing --out DIR`: f1, f2, f3 and the root / hyperbolic variants."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m keraszoo.viz")

@@ -10,7 +10,7 @@ def get_config(smoke: bool = False) -> dict:
         model_config=dict(
             num_codes=512,
             code_dim=64,
-            architecture={"name": "conv", "filters": 128, "residual_units": 32, "num_residual": 2},
+            encoder={"name": "resnet", "filters": 128, "residual_units": 32, "num_residual": 2},
             likelihood={"name": "gaussian", "scale": 0.1},
             ema=True,
             decay=0.99,
@@ -26,7 +26,7 @@ def get_config(smoke: bool = False) -> dict:
     )
     if smoke:
         model_config = dict(config["model_config"], num_codes=32, code_dim=8)
-        model_config["architecture"] = {"name": "conv", "filters": 16, "residual_units": 8, "num_residual": 1}
+        model_config["encoder"] = {"name": "resnet", "filters": 16, "residual_units": 8, "num_residual": 1}
         model_config["prior"] = {"dim": 16, "heads": 2, "layers": 1}
         config.update(model_config=model_config, epochs=1, prior_epochs=1, batch_size=8, eval_max_examples=16)
     return config

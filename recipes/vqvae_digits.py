@@ -7,7 +7,7 @@ def get_config(smoke: bool = False) -> dict:
         model_config=dict(
             num_codes=64,
             code_dim=16,
-            architecture={"name": "conv", "filters": 64, "residual_units": 32, "num_residual": 2},
+            encoder={"name": "resnet", "filters": 64, "residual_units": 32, "num_residual": 2},
             likelihood="bernoulli",
             ema=True,
             prior={"dim": 64, "heads": 4, "layers": 2},
@@ -21,8 +21,8 @@ def get_config(smoke: bool = False) -> dict:
         eval_num_samples=1,
     )
     if smoke:
-        config["model_config"]["architecture"] = {
-            "name": "conv",
+        config["model_config"]["encoder"] = {
+            "name": "resnet",
             "filters": 16,
             "residual_units": 8,
             "num_residual": 1,

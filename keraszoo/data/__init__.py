@@ -7,6 +7,7 @@ from keraszoo.data.datasets import (
     DatasetUnavailableError,
     Split,
     as_numpy,
+    evaluation_binarize,
     load_split,
     make_pipeline,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "DatasetUnavailableError",
     "Split",
     "as_numpy",
+    "evaluation_binarize",
     "load_split",
     "make_pipeline",
 ]

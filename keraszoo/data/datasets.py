@@ -219,6 +219,12 @@ def make_pipeline(
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
+def evaluation_binarize(binarize: str) -> str:
+    """The binarization of validation and test data for a training `binarize`: static (binarized
+    once, identically every time) whenever training binarizes, so evaluations never resample."""
+    return "static" if binarize != "none" else "none"
+
+
 def _bernoulli(x, seed):
     return tf.cast(tf.random.stateless_uniform(tf.shape(x), seed=seed) < x, tf.float32)
 

@@ -1,4 +1,7 @@
-"""Bias and variance of encoder-gradient estimators on a trained model (SPEC §1.5-1.6).
+"""Bias and variance of encoder-gradient estimators on a trained model.
+
+Compares REINFORCE (Williams 1992), with or without baselines, with the reparameterization
+gradient (Kingma & Welling 2014).
 
 For a model and a batch x, each estimator's gradient of the training objective with respect
 to the encoder weights φ is drawn `repeats` times with different seeds and compared with a
@@ -23,6 +26,8 @@ import os
 import keras
 import numpy as np
 import tensorflow as tf
+
+from keraszoo.viz import _pyplot
 
 DEFAULT_ESTIMATORS = (
     ("reparameterization", "none", 1),
@@ -98,10 +103,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     labels = [f"{r['estimator']}\n{r['baseline']}, K={r['num_samples']}" for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))

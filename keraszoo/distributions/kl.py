@@ -1,11 +1,11 @@
-"""KL terms and the tutorial's alternative regularizer (SPEC §1).
+"""KL terms of the ELBO (Kingma & Welling 2014) and an L2 alternative to the KL.
 
 analytic:     KL(q ‖ p) in closed form (TFP's registered KLs), e.g. for the Gaussian
               Σ_j −log σ_j + (σ_j² + µ_j²)/2 − 1/2 against N(0, I);
 monte_carlo:  log q(z|x) − log p(z) at the sampled z (unbiased, for any pair);
-param_l2:     Σ_j µ_j² + (σ_j − 1)², the tutorial's L2 distance between the parameters
-              of q and p. It is a training regularizer only, not a bound: the reported
-              ELBO keeps the true KL.
+param_l2:     Σ_j µ_j² + (σ_j − 1)², the L2 distance between the parameters of
+              q = N(µ, σ²) and p = N(0, I), used in place of the KL. It is a training
+              regularizer only, not a bound: the reported ELBO keeps the true KL.
 """
 
 from __future__ import annotations
@@ -27,5 +27,5 @@ def monte_carlo_kl(q: tfd.Distribution, p: tfd.Distribution, z: tf.Tensor) -> tf
 
 
 def gaussian_param_l2(loc: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
-    """Σ_j loc_j² + (scale_j − 1)²: the tutorial's regularizer towards N(0, I)."""
+    """Σ_j loc_j² + (scale_j − 1)²: the L2 regularizer towards N(0, I)'s parameters."""
     return tf.reduce_sum(tf.square(loc) + tf.square(scale - 1.0), axis=-1)

@@ -1,4 +1,7 @@
-"""Smoothing transformations ζ = f(β, p, ε), ε ~ U(0, 1), for binary latents (SPEC §2.3).
+"""Smoothing transformations ζ = f(β, p, ε), ε ~ U(0, 1), for binary latents.
+
+Spike-and-exponential smoothing from Rolfe (2017) "Discrete Variational Autoencoders"; the
+power-function smoothing after Vahdat et al. (2018) DVAE# (see also DVAE++, Vahdat et al. 2018).
 
 z ∈ {0, 1} with q(z = 1) = p; the decoder sees the continuous ζ. With u = (ε + p − 1)/p, the
 position inside the spike-free interval ε ∈ [1 − p, 1]:
@@ -12,10 +15,10 @@ position inside the spike-free interval ε ∈ [1 − p, 1]:
     f3'  its root counterpart (our reading)             1[ε < 1−p] (1−p)(1 − ((1−p−ε)/(1−p))^(1/β))
                                                         + 1[ε ≥ 1−p] (1 − p + p u^(1/β))
 
-Readings of formulas the source text garbled (SPEC §2.3): the extracted f2'' "1 − (1−p)/(β(ε−p))"
-is not 0 at ε = 0 nor increasing, so f2'' is the hyperbolic member 1 − (1−u)/(1+βu) of the same
-family, which satisfies P1-P3 (derivative (1+β)/(1+βu)² > 0); f3' restores the signs the
-extraction lost. Every f satisfies
+Our readings of two formulas: f2'' in the form "1 − (1−p)/(β(ε−p))" is not 0 at ε = 0 nor
+increasing, so f2'' here is the hyperbolic member 1 − (1−u)/(1+βu) of the same
+family, which satisfies P1-P3 (derivative (1+β)/(1+βu)² > 0); f3' is written with the signs
+that make it satisfy P1-P3. Every f satisfies
     (P1) increasing in ε, f(β,p,0) = 0, f(β,p,1) = 1;
     (P2) f → 1[ε ≥ 1−p] pointwise (away from ε = 1−p) as β → ∞;
     (P3) differentiable but at finitely many points, with non-zero derivative there.

@@ -15,6 +15,7 @@ from keraszoo.estimators.discrete import (
     straight_through_bernoulli,
     straight_through_categorical,
 )
+from keraszoo.estimators.estimator import Estimator, get_estimator
 from keraszoo.estimators.score_function import (
     BASELINES,
     ESTIMATORS,
@@ -27,11 +28,13 @@ __all__ = [
     "BASELINES",
     "DISCRETE_ESTIMATORS",
     "ESTIMATORS",
+    "Estimator",
     "bernoulli_kl_uniform",
     "bernoulli_sample",
     "categorical_kl_uniform",
     "categorical_sample",
     "gumbel_from_uniform",
+    "get_estimator",
     "gumbel_softmax",
     "leave_one_out_baseline",
     "logistic_from_uniform",

@@ -1,4 +1,5 @@
-"""Samplers and gradient estimators for discrete latents (SPEC §2, 2.1, 2.2).
+"""Samplers and gradient estimators for discrete latents: straight-through (Bengio et al. 2013),
+Gumbel-softmax / Concrete (Jang et al. 2017; Maddison et al. 2017) and REINFORCE (Williams 1992).
 
 Categorical over M classes (last axis), from logits l, with uniform noise u ∈ (0, 1):
 
@@ -21,16 +22,12 @@ Gumbel and logistic noises are finite.
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
+# Re-exported: the noise helper lives in the lowest layer (keraszoo.random).
+from keraszoo.random import open_uniform as open_uniform
+
 DISCRETE_ESTIMATORS = ("straight_through", "gumbel_softmax", "gumbel_softmax_hard", "reinforce")
-
-
-def open_uniform(shape, seed, dtype=tf.float32) -> tf.Tensor:
-    """U(tiny, 1): never 0 or 1, so −log(−log u) and log u − log(1 − u) are finite."""
-    dtype = tf.as_dtype(dtype)
-    return tf.random.stateless_uniform(shape, seed, minval=np.finfo(dtype.as_numpy_dtype).tiny, dtype=dtype)
 
 
 def gumbel_from_uniform(u: tf.Tensor) -> tf.Tensor:

@@ -1,4 +1,5 @@
-"""Gradient estimators as surrogate losses (SPEC §1.5-1.6).
+"""Gradient estimators as surrogate losses: REINFORCE (Williams 1992) and reparameterization
+(Kingma & Welling 2014).
 
 All estimators here are written as *surrogates*: tensors whose value is what the model
 reports and whose gradient is the estimator's. They therefore compose with `model.fit`,

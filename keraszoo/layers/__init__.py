@@ -1,8 +1,17 @@
-"""Keras 3 layers (Gumbel-softmax relaxations, smoothing), schedules and the backbones."""
+"""Keras 3 layers (Gumbel-softmax relaxations, smoothing, vector quantization, moving averages,
+the REINFORCE baseline), schedules and the backbones."""
 
 from keraszoo.layers.annealed import AnnealedSampler
-from keraszoo.layers.backbones import BACKBONES, build_decoder, build_encoder, normalize_backbone
+from keraszoo.layers.backbones import (
+    BACKBONES,
+    build_decoder,
+    build_encoder,
+    normalize_backbone,
+    spatial_grid,
+)
+from keraszoo.layers.baseline import ScoreFunctionBaseline
 from keraszoo.layers.gumbel import GumbelSigmoid, GumbelSoftmax
+from keraszoo.layers.moving_average import MovingAverage
 from keraszoo.layers.schedules import BetaSchedule, ExponentialSchedule, TemperatureSchedule, as_schedule
 from keraszoo.layers.smoothing import Smoothing
 
@@ -13,10 +22,13 @@ __all__ = [
     "ExponentialSchedule",
     "GumbelSigmoid",
     "GumbelSoftmax",
+    "MovingAverage",
+    "ScoreFunctionBaseline",
     "Smoothing",
     "TemperatureSchedule",
     "as_schedule",
     "build_decoder",
     "build_encoder",
     "normalize_backbone",
+    "spatial_grid",
 ]

@@ -1,11 +1,20 @@
-"""Encoder and decoder networks, chosen by a small config dict.
+"""Encoder and decoder networks of every zoo model, chosen by a small config dict.
 
     {"name": "mlp", "hidden_units": [512, 512], "activation": "relu"}
     {"name": "conv", "filters": [32, 64], "hidden_units": [], "activation": "relu"}
+    {"name": "resnet", "filters": 128, "residual_units": 32, "num_residual": 2}
 
 `mlp` flattens the image; with `hidden_units=[]` it is a single affine map (the linear
 encoder/decoder of a linear-Gaussian model). `conv` halves the spatial size with each
 strided convolution, so the image height and width must be divisible by 2**len(filters).
+`resnet` is the VQ-VAE encoder/decoder of van den Oord et al. (2017, §4.1): two stride-2 4×4
+convolutions, a 3×3 convolution and residual blocks ReLU-3×3-ReLU-1×1; the decoder mirrors it
+with transposed convolutions. It keeps a spatial grid of a quarter of the image's height and
+width, so its encoder output shape is (H/4, W/4, channels).
+
+An encoder maps `data_shape` to any `output_shape` (a vector of posterior parameters, or a
+grid of code vectors); a decoder maps a latent of any shape back to `data_shape` (logits or
+means). Unknown keys in a spec are an error, so a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -16,11 +25,12 @@ import keras
 
 from keraszoo._checks import check_one_of, check_positive
 
-BACKBONES = ("mlp", "conv")
 _DEFAULTS = {
     "mlp": {"hidden_units": [512, 512], "activation": "relu"},
     "conv": {"filters": [32, 64], "hidden_units": [], "activation": "relu"},
+    "resnet": {"filters": 128, "residual_units": 32, "num_residual": 2},
 }
+BACKBONES = tuple(_DEFAULTS)
 
 
 def normalize_backbone(spec: str | dict | None) -> dict:
@@ -39,65 +49,83 @@ def normalize_backbone(spec: str | dict | None) -> dict:
             f"expected a subset of {sorted(full)}. Received: {spec}"
         )
     full.update(spec)
-    full["hidden_units"] = [int(u) for u in full["hidden_units"]]
-    for u in full["hidden_units"]:
-        check_positive("hidden_units", u, integer=True)
-    if "filters" in full:
-        full["filters"] = [int(f) for f in full["filters"]]
-        for f in full["filters"]:
-            check_positive("filters", f, integer=True)
+    for key in ("hidden_units", "filters"):
+        value = full.get(key)
+        if isinstance(value, list | tuple):
+            full[key] = [int(u) for u in value]
+            for u in full[key]:
+                check_positive(key, u, integer=True)
+    if full["name"] == "resnet":
+        for key in ("filters", "residual_units", "num_residual"):
+            check_positive(key, full[key], integer=True)
     return full
+
+
+def spatial_grid(spec: dict, data_shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The latent grid (H/4, W/4) of a `resnet` backbone; None for backbones that flatten."""
+    if spec["name"] != "resnet":
+        return None
+    if len(data_shape) != 3 or data_shape[0] % 4 or data_shape[1] % 4:
+        raise ValueError(
+            "The `resnet` backbone needs images (height, width, channels) with height and width "
+            f"divisible by 4. Received: data_shape={tuple(data_shape)}"
+        )
+    return (data_shape[0] // 4, data_shape[1] // 4)
+
+
+def build_encoder(
+    spec: dict, data_shape: tuple[int, ...], output_shape: tuple[int, ...], head: str = "encoder_outputs"
+) -> keras.Model:
+    """x of `data_shape` → raw encoder outputs of `output_shape`; the last layer is named `head`."""
+    x = keras.Input(data_shape)
+    if spec["name"] == "resnet":
+        out = _resnet_encoder(spec, x, data_shape, output_shape, head)
+        return keras.Model(x, out, name="encoder")
+    h = x
+    if spec["name"] == "conv":
+        _check_conv_shape(spec, data_shape)
+        for i, f in enumerate(spec["filters"]):
+            h = keras.layers.Conv2D(
+                f, 3, strides=2, padding="same", activation=spec["activation"], name=f"conv_{i}"
+            )(h)
+    h = keras.layers.Flatten()(h)
+    for layer in _dense_stack(spec["hidden_units"], spec["activation"], "enc"):
+        h = layer(h)
+    out = keras.layers.Dense(math.prod(output_shape), name=head)(h)
+    if len(output_shape) > 1:
+        out = keras.layers.Reshape(output_shape)(out)
+    return keras.Model(x, out, name="encoder")
+
+
+def build_decoder(spec: dict, latent_shape: tuple[int, ...], data_shape: tuple[int, ...]) -> keras.Model:
+    """A latent of `latent_shape` → decoder outputs of `data_shape` (logits or means)."""
+    z = keras.Input(latent_shape)
+    if spec["name"] == "resnet":
+        return keras.Model(z, _resnet_decoder(spec, z, data_shape), name="decoder")
+    h = keras.layers.Flatten()(z) if len(latent_shape) > 1 else z
+    for layer in _dense_stack(list(reversed(spec["hidden_units"])), spec["activation"], "dec"):
+        h = layer(h)
+    if spec["name"] == "conv":
+        _check_conv_shape(spec, data_shape)
+        factor = 2 ** len(spec["filters"])
+        height, width, top = data_shape[0] // factor, data_shape[1] // factor, spec["filters"][-1]
+        h = keras.layers.Dense(height * width * top, activation=spec["activation"], name="dec_project")(h)
+        h = keras.layers.Reshape((height, width, top))(h)
+        for i, f in enumerate(reversed(spec["filters"])):
+            h = keras.layers.Conv2DTranspose(
+                f, 3, strides=2, padding="same", activation=spec["activation"], name=f"deconv_{i}"
+            )(h)
+        out = keras.layers.Conv2D(data_shape[-1], 3, padding="same", name="outputs")(h)
+    else:
+        out = keras.layers.Dense(math.prod(data_shape), name="outputs")(h)
+        out = keras.layers.Reshape(data_shape)(out)
+    return keras.Model(z, out, name="decoder")
 
 
 def _dense_stack(units, activation, prefix):
     return [
         keras.layers.Dense(u, activation=activation, name=f"{prefix}_dense_{i}") for i, u in enumerate(units)
     ]
-
-
-def build_encoder(spec: dict, data_shape: tuple[int, ...], output_dim: int) -> keras.Sequential:
-    """x of `data_shape` → a vector of `output_dim` raw posterior parameters."""
-    layers = [keras.Input(data_shape)]
-    if spec["name"] == "conv":
-        _check_conv_shape(spec, data_shape)
-        layers += [
-            keras.layers.Conv2D(
-                f, 3, strides=2, padding="same", activation=spec["activation"], name=f"conv_{i}"
-            )
-            for i, f in enumerate(spec["filters"])
-        ]
-    layers.append(keras.layers.Flatten())
-    layers += _dense_stack(spec["hidden_units"], spec["activation"], "enc")
-    layers.append(keras.layers.Dense(output_dim, name="posterior_params"))
-    return keras.Sequential(layers, name="encoder")
-
-
-def build_decoder(spec: dict, latent_dim: int, data_shape: tuple[int, ...]) -> keras.Sequential:
-    """z of `latent_dim` → decoder outputs of `data_shape` (logits or means)."""
-    layers = [keras.Input((latent_dim,))]
-    layers += _dense_stack(list(reversed(spec["hidden_units"])), spec["activation"], "dec")
-    if spec["name"] == "conv":
-        _check_conv_shape(spec, data_shape)
-        factor = 2 ** len(spec["filters"])
-        h, w = data_shape[0] // factor, data_shape[1] // factor
-        top = spec["filters"][-1]
-        layers += [
-            keras.layers.Dense(h * w * top, activation=spec["activation"], name="dec_project"),
-            keras.layers.Reshape((h, w, top)),
-        ]
-        layers += [
-            keras.layers.Conv2DTranspose(
-                f, 3, strides=2, padding="same", activation=spec["activation"], name=f"deconv_{i}"
-            )
-            for i, f in enumerate(reversed(spec["filters"]))
-        ]
-        layers.append(keras.layers.Conv2D(data_shape[-1], 3, padding="same", name="outputs"))
-    else:
-        layers += [
-            keras.layers.Dense(math.prod(data_shape), name="outputs"),
-            keras.layers.Reshape(data_shape),
-        ]
-    return keras.Sequential(layers, name="decoder")
 
 
 def _check_conv_shape(spec, data_shape):
@@ -108,3 +136,37 @@ def _check_conv_shape(spec, data_shape):
             f"(height, width, channels) with height and width divisible by {factor}. "
             f"Received: data_shape={tuple(data_shape)}"
         )
+
+
+def _residual_stack(h, spec, prefix):
+    for i in range(spec["num_residual"]):
+        r = keras.layers.ReLU()(h)
+        r = keras.layers.Conv2D(
+            spec["residual_units"], 3, padding="same", activation="relu", name=f"{prefix}_res{i}_3x3"
+        )(r)
+        r = keras.layers.Conv2D(spec["filters"], 1, name=f"{prefix}_res{i}_1x1")(r)
+        h = keras.layers.Add()([h, r])
+    return keras.layers.ReLU()(h)
+
+
+def _resnet_encoder(spec, x, data_shape, output_shape, head):
+    grid = spatial_grid(spec, data_shape)
+    if tuple(output_shape[:-1]) != grid:
+        raise ValueError(
+            f"The `resnet` encoder outputs a grid {grid} + (channels,). Received: output_shape={output_shape}"
+        )
+    f = spec["filters"]
+    h = keras.layers.Conv2D(f // 2, 4, 2, padding="same", activation="relu", name="enc_down0")(x)
+    h = keras.layers.Conv2D(f, 4, 2, padding="same", activation="relu", name="enc_down1")(h)
+    h = keras.layers.Conv2D(f, 3, padding="same", name="enc_conv")(h)
+    h = _residual_stack(h, spec, "enc")
+    return keras.layers.Conv2D(output_shape[-1], 1, name=head)(h)
+
+
+def _resnet_decoder(spec, z, data_shape):
+    spatial_grid(spec, data_shape)
+    f = spec["filters"]
+    h = keras.layers.Conv2D(f, 3, padding="same", name="dec_conv")(z)
+    h = _residual_stack(h, spec, "dec")
+    h = keras.layers.Conv2DTranspose(f // 2, 4, 2, padding="same", activation="relu", name="dec_up0")(h)
+    return keras.layers.Conv2DTranspose(data_shape[-1], 4, 2, padding="same", name="outputs")(h)

@@ -1,4 +1,7 @@
-"""Gumbel-softmax (Concrete) layers and their temperature schedule (SPEC §2.2).
+"""Gumbel-softmax (Concrete) layers and their temperature schedule.
+
+Jang et al. (2017) "Categorical Reparameterization with Gumbel-Softmax"; Maddison et al. (2017)
+"The Concrete Distribution" (the binary Concrete is `GumbelSigmoid`).
 
     GumbelSoftmax:  relaxed one-hot y = softmax((log_softmax(l) + g)/τ), g ~ Gumbel(0, 1)
     GumbelSigmoid:  relaxed binary  y = σ((l + L)/τ),                     L ~ Logistic(0, 1)

@@ -1,4 +1,8 @@
-"""The `Smoothing` layer: binary latents z and their smoothed relaxation ζ (SPEC §2.3)."""
+"""The `Smoothing` layer: binary latents z and their smoothed relaxation ζ.
+
+Smoothing transformations of Rolfe (2017) "Discrete Variational Autoencoders" and of Vahdat
+et al. (2018), DVAE++ and DVAE#; the functions are in keraszoo.distributions.smoothing.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Vector quantization (van den Oord et al. 2017; SPEC §2.4).
+"""Vector quantization (van den Oord et al. 2017, "Neural Discrete Representation Learning").
 
     k(x) = argmin_k ‖E(x) − e_k‖²          per position of any leading shape [..., D]
     quantized = E + sg(e_k − E)            (straight-through: forward e_k, gradient to E)
@@ -7,7 +7,8 @@
 
 `VectorQuantizerEMA` replaces the codebook loss by exponential moving averages with decay γ:
     N_i ← γ N_i + (1 − γ) n_i,   m_i ← γ m_i + (1 − γ) s_i,   e_i = m_i / Ñ_i
-where n_i counts the encoder outputs assigned to code i in the step and s_i sums them, and
+(two `MovingAverage`s) where n_i counts the encoder outputs assigned to code i in the step and
+s_i sums them, and
 Ñ_i = (N_i + ε)/(Σ_j N_j + M ε) · Σ_j N_j is Laplace-smoothed so that e_i stays finite. N
 starts at 1 and m at the initial codebook, so unused codes keep their vectors. Under
 tf.distribute n and s are summed over all replicas before the update, so every replica ends
@@ -24,6 +25,7 @@ import keras
 import tensorflow as tf
 
 from keraszoo._checks import check_positive
+from keraszoo.layers.moving_average import MovingAverage
 
 
 def nearest_codes(flat: tf.Tensor, codebook: tf.Tensor) -> tf.Tensor:
@@ -173,24 +175,22 @@ class VectorQuantizerEMA(VectorQuantizer):
         self.decay, self.epsilon = float(decay), float(epsilon)
         self.restart_threshold, self.seed = float(restart_threshold), seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        # Replicas assign identical values (statistics are all-reduced first): keep the first.
-        self.ema_cluster_size = self.add_weight(
-            shape=(num_codes,),
-            initializer="ones",
-            trainable=False,
-            aggregation="only_first_replica",
-            name="ema_cluster_size",
-        )
-        self.ema_sum = self.add_weight(
-            shape=(num_codes, code_dim),
-            initializer="zeros",
-            trainable=False,
-            aggregation="only_first_replica",
-            name="ema_sum",
-        )
-        # N = 1 and m = e at the start: e = m/Ñ is the initial codebook, and a code that is never
-        # assigned keeps its vector (N and m decay together) instead of collapsing or blowing up.
-        self.ema_sum.assign(self.codebook)
+        # N = 1 and m = e at the start (not debiased): e = m/Ñ is the initial codebook, and a
+        # code that is never assigned keeps its vector (N and m decay together) instead of
+        # collapsing or blowing up.
+        self.cluster_size = MovingAverage(decay, (num_codes,), initializer="ones", name="cluster_size")
+        self.code_sum = MovingAverage(decay, (num_codes, code_dim), name="code_sum")
+        self.code_sum.average.assign(self.codebook)
+
+    @property
+    def ema_cluster_size(self):
+        """N, the EMA of the per-code assignment counts."""
+        return self.cluster_size.average
+
+    @property
+    def ema_sum(self):
+        """m, the EMA of the per-code sums of assigned encoder outputs."""
+        return self.code_sum.average
 
     def update_codebook(self, flat, one_hot):
         counts = tf.reduce_sum(one_hot, axis=0)  # n_i
@@ -199,19 +199,17 @@ class VectorQuantizerEMA(VectorQuantizer):
         distributed = ctx is not None and ctx.num_replicas_in_sync > 1
         if distributed:
             counts, sums = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [counts, sums])
-        gamma = self.decay
-        size = gamma * self.ema_cluster_size + (1.0 - gamma) * counts
-        total = gamma * self.ema_sum + (1.0 - gamma) * sums
+        size = self.cluster_size.update(counts)
+        total = self.code_sum.update(sums)
         if self.restart_threshold > 0:
             pool = ctx.all_gather(flat, axis=0) if distributed else flat
             pick = tf.random.stateless_uniform(
                 [self.num_codes], self.seed_generator.next(), 0, tf.shape(pool)[0], dtype=tf.int32
             )
             dead = size < self.restart_threshold
-            size = tf.where(dead, tf.ones_like(size), size)
-            total = tf.where(dead[:, None], tf.gather(pool, pick), total)
-        self.ema_cluster_size.assign(size)
-        self.ema_sum.assign(total)
+            self.cluster_size.overwrite(dead, tf.ones_like(size))
+            self.code_sum.overwrite(dead[:, None], tf.gather(pool, pick))
+            size, total = self.ema_cluster_size, self.ema_sum
         n = tf.reduce_sum(size)
         smoothed = (size + self.epsilon) / (n + self.num_codes * self.epsilon) * n
         self.codebook.assign(total / smoothed[:, None])

@@ -1,6 +1,6 @@
 """Zoo models, one file per family, resolved by name through the registry."""
 
-from keraszoo.models.base import VAE
+from keraszoo.models.base import VAE, ZooModel
 from keraszoo.models.continuous_vae import ContinuousVAE
 from keraszoo.models.discrete_vae import BernoulliVAE, CategoricalVAE, DiscreteVAE
 from keraszoo.models.dvae import DVAE
@@ -12,6 +12,7 @@ __all__ = [
     "DVAE",
     "VAE",
     "VQVAE",
+    "ZooModel",
     "CodePrior",
     "BernoulliVAE",
     "CategoricalVAE",

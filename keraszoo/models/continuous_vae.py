@@ -1,4 +1,5 @@
-"""VAE with a continuous latent from any posterior family (SPEC §1.5-1.7).
+"""VAE with a continuous latent from any posterior family (Kingma & Welling 2014; Figurnov et
+al. 2018 for the implicitly reparameterized families).
 
     q_φ(z|x) = family(params = EncoderNet_φ(x)),   p(z) = the family's matching prior (or any
     prior whose support contains q's), ELBO = E_q[log p_θ(x|z)] − KL(q ‖ p)
@@ -72,36 +73,21 @@ class ContinuousVAE(VAE):
         return super().kl_terms(q, p, z, raw)
 
     def sample_posterior(self, q, raw, seed, num_samples, training=False):
-        return self._inside_support(self._draw(q, raw, seed, num_samples))
-
-    def _inside_support(self, z):
-        # Float32 samples of bounded families can round onto the boundary (a Kumaraswamy
-        # sample with a small concentration rounds to 1.0 for ~1 % of the noise), where
-        # log q(z) is infinite. Keep them strictly inside: the shift is below 1e-6.
-        support = self.family.support
-        if support == "unit":
-            return tf.clip_by_value(z, 1e-6, 1.0 - 1e-6)
-        if support == "positive":
-            return tf.maximum(z, 1e-30)
-        if support == "simplex":
-            z = tf.maximum(z, 1e-6)
-            return z / tf.reduce_sum(z, axis=-1, keepdims=True)
-        return z
-
-    def _draw(self, q, raw, seed, num_samples):
         params = self.posterior_params(raw)
-        ref = next(iter(params.values()))
         if not self.family.explicit:
-            # Implicit reparameterization: TFP draws z itself; fold the replica id into the
-            # seed so that replicas draw different noise (STACK.md).
+            # Implicit reparameterization: TFP draws z itself. keras.random.SeedGenerator gives
+            # every tf.distribute replica the same seed, so fold the replica id in.
             ctx = tf.distribute.get_replica_context()
             if ctx is not None and ctx.num_replicas_in_sync > 1:
                 seed = tf.random.experimental.stateless_fold_in(seed, ctx.replica_id_in_sync_group)
-            return q.sample(num_samples, seed=seed)
-        local_shape = tf.concat([tf.shape(ref)[:1], [num_samples], tf.shape(ref)[1:]], axis=0)
-        eps = replica_slice_noise(lambda shape, s: self.family.noise(shape, s, ref.dtype), local_shape, seed)
-        eps = tf.experimental.numpy.moveaxis(eps, 1, 0)  # [K, batch, latent]
-        return q.distribution.bijector.forward(eps)
+            z = q.sample(num_samples, seed=seed)
+        else:
+            ref = next(iter(params.values()))
+            local_shape = tf.concat([tf.shape(ref)[:1], [num_samples], tf.shape(ref)[1:]], axis=0)
+            draw = lambda shape, s: self.family.noise(shape, s, ref.dtype)  # noqa: E731
+            eps = tf.experimental.numpy.moveaxis(replica_slice_noise(draw, local_shape, seed), 1, 0)
+            z = self.family.sample_from_noise(params, eps)  # [K, batch, latent]
+        return self.family.keep_inside_support(z)
 
     def posterior_mode(self, q, raw):
         return self.family.closed(self.posterior_params(raw)).mean()

@@ -1,4 +1,5 @@
-"""VAEs with discrete latents (tutorial §2-2.2, SPEC §2.1-2.2).
+"""VAEs with discrete latents (Jang et al. 2017, "Categorical Reparameterization with
+Gumbel-Softmax"; Maddison et al. 2017, "The Concrete Distribution").
 
     categorical_vae:  z = N independent one-hot vectors of M classes; q = Π_n Cat(softmax l_n),
                       p = uniform; KL = Σ_n Σ_i q_ni log(q_ni M)
@@ -29,6 +30,7 @@ from keraszoo.estimators import (
     bernoulli_sample,
     categorical_kl_uniform,
     categorical_sample,
+    get_estimator,
     straight_through_bernoulli,
     straight_through_categorical,
 )
@@ -53,18 +55,16 @@ class DiscreteVAE(VAE):
     ):
         self.sampler = self.sampler_class(
             temperature=DEFAULT_TEMPERATURE if temperature is None else temperature,
-            hard=estimator == "gumbel_softmax_hard",
-            seed=None if seed is None else seed + 1,
+            hard=estimator == get_estimator("gumbel_softmax_hard").name,
+            # Inside the model the sampler always receives the model's step seed; its own
+            # generator only serves standalone calls.
+            seed=seed,
             name="sampler",
         )
         super().__init__(data_shape, latent_dim=latent_dim, estimator=estimator, seed=seed, **kwargs)
 
     def annealed(self):
-        return self.sampler if self.relaxes else None
-
-    @property
-    def relaxes(self) -> bool:
-        return self.estimator.startswith("gumbel_softmax")
+        return self.sampler if self.estimator.relaxed else None
 
     # Subclass layout: logits shape per example and the exact / straight-through samplers.
     logits_shape: tuple[int, ...] = ()
@@ -82,27 +82,15 @@ class DiscreteVAE(VAE):
         logits = self._logits(raw)
         # [batch, K, ...]: the noise is sliced per replica along the batch axis.
         tiled = tf.repeat(logits[:, None], num_samples, axis=1)
-        if self.relaxes:
+        if self.estimator.relaxed:
             if training:
                 self.sampler.anneal(self.training_step())
             z = self.sampler(tiled, training=training, seed=seed)
         else:
             noise = self.sampler.noise(tf.shape(tiled), seed)
-            sample = self._straight_through if self.estimator == "straight_through" else self._exact
+            sample = self._straight_through if self.estimator.straight_through else self._exact
             z = sample(tiled, noise)
         return tf.experimental.numpy.moveaxis(z, 1, 0)
-
-    def _step(self):
-        optimizer = getattr(self, "optimizer", None)
-        return optimizer.iterations if optimizer is not None else 0
-
-    def forward(self, x, seed, training=False):
-        terms = super().forward(x, seed, training)
-        if self.relaxes:
-            terms["temperature"] = tf.fill(
-                tf.shape(terms["kl"]), tf.cast(self.sampler.temperature, terms["kl"].dtype)
-            )
-        return terms
 
     def kl_terms(self, q, p, z, raw):
         kl = self._kl(self._logits(raw))
@@ -165,15 +153,16 @@ class CategoricalVAE(DiscreteVAE):
         codes = check_batch("codes", tf.convert_to_tensor(codes), (self.num_variables,))
         return self.decode_latent(tf.one_hot(tf.cast(codes, tf.int32), self.num_classes))
 
+    def decode_spec(self):
+        return tf.TensorSpec([None, self.num_variables], tf.int32, name="codes")
+
     def sample(self, n, seed=0):
         out = super().sample(n, seed)
         return {"codes": tf.argmax(out.pop("z"), axis=-1, output_type=tf.int32), **out}
 
-    def serving_endpoints(self):
-        endpoints = super().serving_endpoints()
-        codes = tf.TensorSpec([None, self.num_variables], tf.int32, name="codes")
-        endpoints["decode"] = (lambda codes: {"x_mean": self.decode(codes)}, [codes])
-        return endpoints
+    @classmethod
+    def example_config(cls):
+        return {**super().example_config(), "num_variables": 3, "num_classes": 4}
 
     def get_config(self):
         return {**super().get_config(), "num_variables": self.num_variables, "num_classes": self.num_classes}
@@ -203,11 +192,8 @@ class BinaryLatents:
         """E[x | z] for binary codes [batch, M]."""
         return self.decode_latent(check_batch("codes", tf.convert_to_tensor(codes), (self.latent_dim,)))
 
-    def serving_endpoints(self):
-        endpoints = super().serving_endpoints()
-        codes = tf.TensorSpec([None, self.latent_dim], tf.int32, name="codes")
-        endpoints["decode"] = (lambda codes: {"x_mean": self.decode(codes)}, [codes])
-        return endpoints
+    def decode_spec(self):
+        return tf.TensorSpec([None, self.latent_dim], tf.int32, name="codes")
 
 
 @register_model("bernoulli_vae")

@@ -1,4 +1,4 @@
-"""Discrete VAE with smoothing transformations (Rolfe 2017; DVAE++, DVAE#), SPEC §2.3.
+"""Discrete VAE with smoothing transformations (Rolfe 2017; Vahdat et al. 2018, DVAE++ and DVAE#).
 
     z ∈ {0,1}^M, q(z|x) = Π_i Bern(p_i),  p = σ(EncoderNet_φ(x)),   p(z) = Bern(1/2)^M
     ζ_i = f(β, p_i, ε_i), ε_i ~ U(0, 1)      (the decoder sees ζ; z_i = 1[ε_i ≥ 1 − p_i])
@@ -61,7 +61,8 @@ class DVAE(BinaryLatents, VAE):
             smoothing,
             beta=DEFAULT_BETA if beta is None else beta,
             base=base,
-            seed=None if seed is None else seed + 2,
+            # Inside the model the smoothing layer always receives the model's step seed.
+            seed=seed,
             name="smoothing",
         )
         super().__init__(data_shape, latent_dim=latent_dim, seed=seed, **kwargs)

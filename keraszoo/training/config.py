@@ -35,8 +35,9 @@ class TrainConfig:
             random subset of the test split to evaluate on (None: all of it).
         export_dir, export_name: where the SavedModel goes (None: no export).
         pictures: write PNGs (samples, reconstructions, curves) and TensorBoard images.
-        prior_epochs: epochs of a model's second stage, for models that have one (the VQ-VAE's
-            code prior, `fit_prior`), trained after the main fit.
+        prior_epochs: epochs of the model's declared second stage (`ZooModel.second_stage`,
+            e.g. the VQ-VAE's code prior), trained after the main fit; ignored by models
+            without one.
     """
 
     model: str = "gaussian_vae"

@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keraszoo.random import as_seed
+
 
 def evaluate_bounds(
     model, dataset: tf.data.Dataset, num_samples: int, seed: int = 0, verbose: int = 1
@@ -13,10 +15,11 @@ def evaluate_bounds(
     """Mean −ELBO (one sample per example) and NLL ≈ −L_k over a batched dataset.
 
     Args:
-        model: a zoo VAE.
+        model: a zoo model (`keraszoo.models.ZooModel`).
         dataset: batched examples (no labels).
         num_samples: k of the importance-weighted bound L_k (Burda et al. 2016).
-        seed: base seed; batch b uses seeds derived from (seed, b).
+        seed: integer or shape-[2] base seed; batch b evaluates the ELBO with fold_in(seed, 2b)
+            and the importance-weighted bound with fold_in(seed, 2b + 1).
         verbose: 1 shows a progress bar.
 
     Returns:
@@ -26,10 +29,12 @@ def evaluate_bounds(
     count = 0
     cardinality = int(dataset.cardinality())
     bar = keras.utils.Progbar(cardinality if cardinality > 0 else None, verbose=verbose, unit_name="batch")
+    base = as_seed(seed)
     for b, x in enumerate(dataset):
         n = int(x.shape[0])
-        elbo = model.elbo(x, seed=tf.constant([seed, 2 * b], tf.int32))["elbo"]
-        ll = model.log_likelihood(x, num_samples=num_samples, seed=seed * 1_000_003 + 2 * b + 1)
+        elbo = model.elbo(x, seed=tf.random.experimental.stateless_fold_in(base, 2 * b))["elbo"]
+        ll_seed = tf.random.experimental.stateless_fold_in(base, 2 * b + 1)
+        ll = model.log_likelihood(x, num_samples=num_samples, seed=ll_seed)
         total_elbo += float(tf.reduce_sum(elbo))
         total_ll += float(tf.reduce_sum(ll))
         count += n

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from keraszoo import viz
-from keraszoo.data import as_numpy, load_split, make_pipeline
+from keraszoo.data import as_numpy, evaluation_binarize, load_split, make_pipeline
 from keraszoo.export import export_model
 from keraszoo.models import build_model
 from keraszoo.training.config import TrainConfig
@@ -101,7 +101,8 @@ def train_and_evaluate(config: TrainConfig | dict, workdir: str, callbacks=(), v
     train_split, val_split, test_split = (_load(config, s) for s in ("train", "validation", "test"))
     pipeline = dict(binarize=config.binarize, seed=config.seed)
     train_ds = make_pipeline(train_split, config.batch_size, shuffle=True, drop_remainder=True, **pipeline)
-    val_ds = make_pipeline(val_split, config.batch_size, **{**pipeline, "binarize": _eval_binarize(config)})
+    eval_binarize = evaluation_binarize(config.binarize)
+    val_ds = make_pipeline(val_split, config.batch_size, **{**pipeline, "binarize": eval_binarize})
     evaluated = test_split
     if config.eval_max_examples:
         # A fixed random subset, not the first examples: the binarized MNIST test split is ordered
@@ -112,9 +113,7 @@ def train_and_evaluate(config: TrainConfig | dict, workdir: str, callbacks=(), v
         evaluated = dataclasses.replace(
             test_split, dataset=subset.take(config.eval_max_examples), num_examples=config.eval_max_examples
         )
-    test_ds = make_pipeline(
-        evaluated, config.eval_batch_size, binarize=_eval_binarize(config), seed=config.seed + 1
-    )
+    test_ds = make_pipeline(evaluated, config.eval_batch_size, binarize=eval_binarize, seed=config.seed + 1)
 
     model = build_and_compile(config, train_split.data_shape, strategy)
     _check_data_fits_likelihood(config, model, train_split)
@@ -136,9 +135,9 @@ def train_and_evaluate(config: TrainConfig | dict, workdir: str, callbacks=(), v
         verbose=verbose,
         shuffle=False,
     )
-    if config.prior_epochs and hasattr(model, "fit_prior"):
+    if config.prior_epochs and model.second_stage:
         with strategy.scope():
-            model.fit_prior(train_ds, config.prior_epochs, verbose=verbose)
+            model.fit_second_stage(train_ds, config.prior_epochs, verbose=verbose)
     train_seconds = time.perf_counter() - start
     model.save(os.path.join(workdir, "model.keras"))
 
@@ -164,11 +163,6 @@ def train_and_evaluate(config: TrainConfig | dict, workdir: str, callbacks=(), v
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(results, f, indent=2, default=str)
     return results
-
-
-def _eval_binarize(config):
-    # Evaluation data is binarized once and identically every time (static), never resampled.
-    return "static" if config.binarize != "none" else "none"
 
 
 def write_pictures(model, test_split, history_csv, workdir, seed) -> dict:

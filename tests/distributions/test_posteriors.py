@@ -7,7 +7,15 @@ import tensorflow as tf
 from scipy import special, stats
 
 from keraszoo import ContinuousVAE
-from keraszoo.distributions import FAMILIES, PRIORS, check_support, get_family, make_prior
+from keraszoo.distributions import (
+    FAMILIES,
+    PRIORS,
+    check_support,
+    get_family,
+    has_analytic_kl,
+    make_prior,
+)
+from keraszoo.distributions.posteriors import _CONTAINED_IN
 
 L = 3
 
@@ -184,3 +192,80 @@ def test_log_q_at_samples_is_finite_for_extreme_float32_parameters(name):
     z = model.sample_posterior(q, raw, tf.constant([0, 9], tf.int32), 20_000)
     log_q = q.log_prob(z).numpy()
     assert np.all(np.isfinite(log_q)) and np.all(np.isfinite(model.prior().log_prob(z).numpy()))
+
+
+def _inside_support_reference(support, z):
+    # The boundary logic as models/continuous_vae.py wrote it, as an if-chain.
+    if support == "unit":
+        return tf.clip_by_value(z, 1e-6, 1.0 - 1e-6)
+    if support == "positive":
+        return tf.maximum(z, 1e-30)
+    if support == "simplex":
+        z = tf.maximum(z, 1e-6)
+        return z / tf.reduce_sum(z, axis=-1, keepdims=True)
+    return z
+
+
+def test_keep_inside_support_known_answers():
+    f32 = np.float32
+    unit = get_family("kumaraswamy").keep_inside_support(tf.constant([0.0, 0.5, 1.0])).numpy()
+    np.testing.assert_array_equal(unit, [f32(1e-6), 0.5, f32(1.0 - 1e-6)])
+    positive = get_family("gamma").keep_inside_support(tf.constant([0.0, 1e-40, 2.0])).numpy()
+    np.testing.assert_array_equal(positive, [f32(1e-30), f32(1e-30), 2.0])
+    simplex = get_family("dirichlet").keep_inside_support(tf.constant([[0.0, 0.25, 0.75]])).numpy()
+    np.testing.assert_allclose(simplex, [[1e-6, 0.25, 0.75]] / np.float32(1.0 + 1e-6), rtol=1e-6)
+    np.testing.assert_allclose(simplex.sum(-1), 1.0, rtol=1e-6)
+    real = tf.constant([-1e30, 0.0, 1e30])
+    np.testing.assert_array_equal(get_family("gaussian").keep_inside_support(real).numpy(), real.numpy())
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_keep_inside_support_matches_the_if_chain(name):
+    family = get_family(name)
+    z = tf.constant([[0.0, 1e-8, 0.3], [0.6, 1.0 - 1e-8, 1.0], [1e-40, 5.0, -2.0]], tf.float32)
+    np.testing.assert_array_equal(
+        family.keep_inside_support(z).numpy(), _inside_support_reference(family.support, z).numpy()
+    )
+
+
+@pytest.mark.parametrize("name", sorted(n for n, f in FAMILIES.items() if f.explicit))
+def test_sample_from_noise_is_the_bijector_path_with_finite_log_q(name):
+    family = get_family(name)
+    params = family.constrain(tf.constant(_raw(family)))
+    eps = family.noise(tf.constant([500, 1, L]), tf.constant([5, 6], tf.int32), tf.float64)
+    z = family.sample_from_noise(params, eps)
+    q = family.distribution(params)
+    np.testing.assert_array_equal(z.numpy(), q.distribution.bijector.forward(eps).numpy())
+    assert z.shape == [500, 1, L]
+    assert np.all(np.isfinite(q.log_prob(z).numpy()))
+
+
+def test_sample_from_noise_of_the_gaussian_is_loc_plus_scale_times_eps():
+    family = get_family("gaussian")
+    params = family.constrain(tf.constant(_raw(family)))
+    eps = tf.random.stateless_normal([64, 1, L], (7, 8), dtype=tf.float64)
+    expected = params["loc"] + params["scale"] * eps
+    np.testing.assert_allclose(family.sample_from_noise(params, eps).numpy(), expected.numpy(), rtol=1e-12)
+
+
+def test_sample_from_noise_needs_an_explicit_family():
+    family = get_family("gamma")
+    params = family.constrain(tf.constant(_raw(family)))
+    with pytest.raises(ValueError, match="no explicit reparameterization.*Received: posterior='gamma'"):
+        family.sample_from_noise(params, tf.zeros([1, L], tf.float64))
+
+
+def test_has_analytic_kl_means_the_closed_form_kl_computes():
+    assert has_analytic_kl(get_family("gaussian"), "normal")
+    assert has_analytic_kl(get_family("weibull"), "weibull")
+    assert not has_analytic_kl(get_family("kumaraswamy"), "beta")
+    # Both TransformedDistributions with different bijectors: TFP raises NotImplementedError.
+    assert not has_analytic_kl(get_family("kumaraswamy"), "kumaraswamy")
+    for family in FAMILIES.values():
+        for prior, (support, _) in PRIORS.items():
+            if support not in _CONTAINED_IN[family.support] or not has_analytic_kl(family, prior):
+                continue
+            params = family.constrain(tf.constant(_raw(family)))
+            p = make_prior(prior, L, "float64")
+            kl = family.closed(params).kl_divergence(p).numpy()
+            assert np.all(np.isfinite(kl)), (family.name, prior)

@@ -38,7 +38,7 @@ FAMILIES = {
         data_shape=(8, 8, 1),
         num_codes=6,
         code_dim=3,
-        architecture={"name": "conv", "filters": 8, "residual_units": 4, "num_residual": 1},
+        encoder={"name": "resnet", "filters": 8, "residual_units": 4, "num_residual": 1},
         prior={"dim": 8, "heads": 2, "layers": 1},
     ),
 }

@@ -44,9 +44,9 @@ def test_reinforce_trains_through_fit(baseline, k, binary_batch):
     # The surrogate is zero-valued: the loss is still the −ELBO.
     np.testing.assert_allclose(history["loss"], history["neg_elbo"], rtol=1e-5)
     if baseline == "moving_average":
-        assert model.baseline_steps.numpy() == 4  # 2 epochs × 2 batches, training only
+        assert model.baseline.average.count.numpy() == 4  # 2 epochs × 2 batches, training only
         model.evaluate(_dataset(binary_batch), verbose=0)
-        assert model.baseline_steps.numpy() == 4
+        assert model.baseline.average.count.numpy() == 4
 
 
 def test_reinforce_encoder_gradient_is_finite_and_nonzero_and_reparam_has_none_through_z(binary_batch):
@@ -64,12 +64,12 @@ def test_moving_average_baseline_by_hand():
         **small_vae_config(estimator="reinforce", baseline="moving_average", baseline_decay=0.5)
     )
     s1, s2 = tf.constant([[2.0, 4.0]]), tf.constant([[10.0, 10.0]])
-    assert model._baseline(s1, training=True).numpy() == 3.0  # first step: the batch mean
+    assert model.baseline(s1, training=True).numpy() == 3.0  # first step: the batch mean
     # ema = 0.5·3 = 1.5, bias-corrected by 1 − 0.5¹: 3.0
-    assert model._baseline(s2, training=True).numpy() == pytest.approx(3.0)
+    assert model.baseline(s2, training=True).numpy() == pytest.approx(3.0)
     # ema = 0.5·1.5 + 0.5·10 = 5.75, corrected by 1 − 0.5² = 0.75
-    assert model._baseline(s2, training=False).numpy() == pytest.approx(5.75 / 0.75)
-    assert model._baseline(s2, training=False).numpy() == pytest.approx(5.75 / 0.75)  # no update
+    assert model.baseline(s2, training=False).numpy() == pytest.approx(5.75 / 0.75)
+    assert model.baseline(s2, training=False).numpy() == pytest.approx(5.75 / 0.75)  # no update
 
 
 def test_estimator_argument_errors():

@@ -5,21 +5,19 @@ import tensorflow as tf
 
 from keraszoo import VQVAE
 
-SMALL_CONV = {"name": "conv", "filters": 16, "residual_units": 8, "num_residual": 1}
+SMALL_CONV = {"name": "resnet", "filters": 16, "residual_units": 8, "num_residual": 1}
 SMALL_PRIOR = {"dim": 16, "heads": 2, "layers": 1}
 
 
 def _model(**overrides):
-    config = dict(data_shape=(8, 8, 1), num_codes=12, code_dim=4, architecture=SMALL_CONV, prior=SMALL_PRIOR)
+    config = dict(data_shape=(8, 8, 1), num_codes=12, code_dim=4, encoder=SMALL_CONV, prior=SMALL_PRIOR)
     return VQVAE(**{**config, **overrides})
 
 
 @pytest.mark.parametrize("ema", [True, False])
-@pytest.mark.parametrize(
-    "architecture", [SMALL_CONV, {"name": "mlp", "hidden_units": [32], "num_latents": 3}]
-)
-def test_fit_trains_and_reports_code_usage(ema, architecture, binary_batch):
-    model = _model(ema=ema, architecture=architecture)
+@pytest.mark.parametrize("backbone", [SMALL_CONV, {"name": "mlp", "hidden_units": [32]}])
+def test_fit_trains_and_reports_code_usage(ema, backbone, binary_batch):
+    model = _model(ema=ema, encoder=backbone, num_latents=3)
     model.compile(keras.optimizers.Adam(1e-2))
     codebook = model.quantizer.codebook.numpy().copy()
     encoder = [w.numpy().copy() for w in model.encoder.trainable_weights]
@@ -28,7 +26,7 @@ def test_fit_trains_and_reports_code_usage(ema, architecture, binary_batch):
     ).history
     for name in ("neg_elbo", "recon_nll", "kl", "perplexity", "codes_used", "dead_codes"):
         assert np.all(np.isfinite(history[name])), name
-    positions = 4 if architecture["name"] == "conv" else 3
+    positions = 4 if backbone["name"] == "resnet" else 3
     np.testing.assert_allclose(
         history["kl"], positions * np.log(12), rtol=1e-6
     )  # the constant log M per code
@@ -46,7 +44,9 @@ def test_encode_decode_sample_and_round_trip(binary_batch, tmp_path):
     indices = model.encode(binary_batch)["indices"]
     assert indices.shape == (16, 2, 2) and indices.dtype == tf.int32
     np.testing.assert_allclose(model.decode(indices), model.reconstruct(binary_batch), rtol=1e-6)
-    history = model.fit_prior(tf.data.Dataset.from_tensor_slices(binary_batch).batch(8), epochs=2, verbose=0)
+    history = model.fit_second_stage(
+        tf.data.Dataset.from_tensor_slices(binary_batch).batch(8), epochs=2, verbose=0
+    )
     assert history.history["loss"][-1] < history.history["loss"][0] + 1e-3
     sample = model.sample(3, seed=4)
     assert sample["indices"].shape == (3, 2, 2) and sample["x_mean"].shape == (3, 8, 8, 1)
