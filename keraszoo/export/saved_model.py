@@ -43,6 +43,12 @@ def list_versions(base_dir: str, model_name: str) -> list[int]:
     return sorted(int(d) for d in os.listdir(root) if d.isdigit())
 
 
+def write_manifest(version_dir: str, manifest: dict) -> None:
+    """Writes `keraszoo_manifest.json` into a version directory."""
+    with open(os.path.join(version_dir, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=2, default=str)
+
+
 def export_model(
     model,
     base_dir: str,
@@ -99,8 +105,7 @@ def export_model(
             },
             **(metadata or {}),
         }
-        with open(os.path.join(tmp, MANIFEST), "w") as f:
-            json.dump(manifest, f, indent=2, default=str)
+        write_manifest(tmp, manifest)
         if os.path.exists(final):  # lost a race with another writer
             raise ExportExistsError(f"Export version {version} appeared at {final!r} while writing.")
         os.rename(tmp, final)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keraszoo import DVAE, VQVAE, BernoulliVAE, CategoricalVAE, ContinuousVAE, GaussianVAE
+from keraszoo import GaussianVAE, available_models, get_model_class
 from keraszoo.export import MANIFEST, ExportExistsError, export_model, list_versions
 from tests.conftest import small_vae_config
 
@@ -21,26 +21,17 @@ def exported(tmp_path_factory):
     return model, base, export_model(model, base, metadata={"note": "test"})
 
 
-def _discrete(cls, **kw):
-    config = {k: v for k, v in small_vae_config().items() if k != "latent_dim"}
-    return cls(**config, **kw)
+def _example(name, **overrides):
+    cls = get_model_class(name)
+    return lambda: cls(**{**cls.example_config(), **overrides})
 
 
+# Every registered model on its example config, and the continuous families whose sampling
+# paths differ: explicit inverse CDF (kumaraswamy) and implicit reparameterization (gamma).
 FAMILIES = {
-    # explicit (location-scale, inverse CDF) and implicit reparameterization; discrete latents
-    "gaussian": lambda: ContinuousVAE(**small_vae_config(posterior="gaussian")),
-    "kumaraswamy": lambda: ContinuousVAE(**small_vae_config(posterior="kumaraswamy")),
-    "gamma": lambda: ContinuousVAE(**small_vae_config(posterior="gamma")),
-    "categorical": lambda: _discrete(CategoricalVAE, num_variables=3, num_classes=4),
-    "bernoulli": lambda: _discrete(BernoulliVAE, latent_dim=5),
-    "dvae": lambda: DVAE(**{**small_vae_config(), "latent_dim": 5}),
-    "vqvae": lambda: VQVAE(
-        data_shape=(8, 8, 1),
-        num_codes=6,
-        code_dim=3,
-        encoder={"name": "resnet", "filters": 8, "residual_units": 4, "num_residual": 1},
-        prior={"dim": 8, "heads": 2, "layers": 1},
-    ),
+    **{name: _example(name) for name in available_models()},
+    "kumaraswamy": _example("continuous_vae", posterior="kumaraswamy"),
+    "gamma": _example("continuous_vae", posterior="gamma"),
 }
 
 
@@ -149,7 +140,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
     def broken(*args, **kwargs):  # fails after the SavedModel itself was written
         raise OSError("disk full")
 
-    monkeypatch.setattr(saved_model.json, "dump", broken)
+    monkeypatch.setattr(saved_model, "write_manifest", broken)
     with pytest.raises(OSError, match="disk full"):
         export_model(model, str(tmp_path))
     assert os.listdir(tmp_path / "gaussian_vae") == []  # neither a version nor a temporary folder

@@ -1,0 +1,141 @@
+"""Shared test harness: every keraszoo layer and every registered zoo model gets the same checks.
+
+`run_layer_test` follows keras's `keras/src/testing/test_case.py::run_layer_test`: counts of
+weights, losses and seed generators, the config round trip, eager = `tf.function`, and an
+empty batch. `run_zoo_model_test` is what every model in `available_models()` must pass,
+built from its own `example_config()`: a training step changes the weights and an evaluation
+step does not, metrics are finite, `sample` and `elbo` are deterministic per seed, the `.keras`
+round trip gives the same model, and every serving signature runs and returns named outputs.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keraszoo.export import export_model
+from keraszoo.models import get_model_class
+
+
+def _flat(outputs):
+    return [np.asarray(t) for t in tf.nest.flatten(outputs)]
+
+
+def _seed_generators(layer):
+    found = {id(g): g for g in getattr(layer, "_seed_generators", [])}
+    for sub in layer._flatten_layers(include_self=False):
+        found.update({id(g): g for g in getattr(sub, "_seed_generators", [])})
+    return len(found)
+
+
+def run_layer_test(
+    layer_cls,
+    init_kwargs: dict,
+    input_data,
+    *,
+    call_kwargs: dict | None = None,
+    expected_num_trainable_weights: int,
+    expected_num_non_trainable_weights: int,
+    expected_num_losses: int = 0,
+    expected_num_seed_generators: int = 0,
+):
+    """Builds `layer_cls(**init_kwargs)`, calls it on `input_data` and checks the generic facts.
+
+    `call_kwargs` must make the call deterministic (a fixed `seed`, `training=False`), so that
+    eager and compiled calls can be compared exactly.
+    """
+    call_kwargs = dict(call_kwargs or {})
+    layer = layer_cls(**init_kwargs)
+    outputs = layer(input_data, **call_kwargs)
+    assert len(layer.trainable_weights) == expected_num_trainable_weights, layer.trainable_weights
+    assert len(layer.non_trainable_weights) == expected_num_non_trainable_weights, layer.non_trainable_weights
+    assert len(layer.losses) == expected_num_losses, layer.losses
+    assert _seed_generators(layer) == expected_num_seed_generators
+    for value in _flat(outputs):
+        assert np.all(np.isfinite(value)), value
+
+    # Serialization: the config round trip, directly and through Keras's registry.
+    config = layer.get_config()
+    assert layer_cls.from_config(config).get_config() == config
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is layer_cls and restored.get_config() == config
+
+    # Eager and tf.function calls agree.
+    compiled = tf.function(lambda x: layer(x, **call_kwargs))
+    eager_outputs, graph_outputs = _flat(layer(input_data, **call_kwargs)), _flat(compiled(input_data))
+    for eager, graph in zip(eager_outputs, graph_outputs, strict=True):
+        np.testing.assert_allclose(eager, graph, rtol=1e-6, atol=1e-6)
+
+    # An empty batch runs, and every batched output comes back with batch size 0.
+    batch = np.shape(input_data)[0]
+    empty = tf.zeros((0,) + tuple(np.shape(input_data))[1:], tf.convert_to_tensor(input_data).dtype)
+    for full, value in zip(_flat(outputs), _flat(layer(empty, **call_kwargs)), strict=True):
+        if full.ndim and full.shape[0] == batch:
+            assert value.shape == (0,) + full.shape[1:], (full.shape, value.shape)
+    return layer
+
+
+def example_batch(data_shape, n=8, seed=0):
+    return (np.random.default_rng(seed).random((n,) + tuple(data_shape)) > 0.5).astype("float32")
+
+
+def serving_inputs(model, x):
+    """A value for every input name of the model's serving signatures."""
+    inputs = {"x": x, "n": np.int32(3), "seed": np.int32(7)}
+    decode_spec = model.decode_spec()
+    if decode_spec.dtype.is_integer:
+        encoded = model.encode(x).values()
+        inputs[decode_spec.name] = next(
+            v.numpy() for v in encoded if v.dtype.is_integer and v.shape[1:] == decode_spec.shape[1:]
+        )
+    else:
+        inputs[decode_spec.name] = np.zeros((len(x),) + tuple(decode_spec.shape[1:]), "float32")
+    return inputs
+
+
+def run_zoo_model_test(name: str, tmp_path):
+    """The contract of a registered zoo model, on its `example_config()`."""
+    cls = get_model_class(name)
+    config = cls.example_config()
+    model = cls(**config)
+    x = example_batch(model.data_shape)
+
+    # One training step changes trainable weights; evaluation changes nothing.
+    model.compile(keras.optimizers.Adam(1e-2))
+    before = [w.numpy().copy() for w in model.weights]
+    history = model.fit(tf.data.Dataset.from_tensor_slices(x).batch(4), epochs=1, verbose=0).history
+    assert {"loss", "neg_elbo", "recon_nll", "kl"} <= set(history)
+    assert all(np.all(np.isfinite(v)) for v in history.values()), history
+    changed = [not np.array_equal(w.numpy(), b) for w, b in zip(model.weights, before, strict=True)]
+    assert any(c for c, w in zip(changed, model.weights, strict=True) if w.trainable)
+    after_fit = [w.numpy().copy() for w in model.weights]
+    model.evaluate(tf.data.Dataset.from_tensor_slices(x).batch(4), verbose=0)
+    for w, b in zip(model.weights, after_fit, strict=True):
+        if "optimizer" not in w.path:
+            np.testing.assert_array_equal(w.numpy(), b, err_msg=f"{w.path} changed in evaluation")
+
+    # Deterministic per seed; the importance-weighted bound is a finite number per example.
+    np.testing.assert_array_equal(model.sample(3, seed=5)["x_mean"], model.sample(3, seed=5)["x_mean"])
+    elbo = model.elbo(x, seed=3)["elbo"].numpy()
+    np.testing.assert_array_equal(elbo, model.elbo(x, seed=3)["elbo"].numpy())
+    ll = model.log_likelihood(x, num_samples=16, seed=3).numpy()
+    assert ll.shape == (len(x),) and np.all(np.isfinite(ll)) and np.all(np.isfinite(elbo))
+    assert model.reconstruct(x).shape == x.shape
+
+    # The .keras round trip gives the same model.
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded) is cls and loaded.get_config() == model.get_config()
+    np.testing.assert_allclose(loaded.elbo(x, seed=3)["elbo"], elbo, rtol=1e-5, atol=1e-5)
+
+    # Every serving signature runs on the exported SavedModel and returns named outputs.
+    loaded_export = tf.saved_model.load(export_model(model, str(tmp_path / "exports")))
+    inputs = serving_inputs(model, x)
+    assert {"serving_default", "encode", "decode", "sample", "elbo"} <= set(loaded_export.signatures)
+    for signature_name, signature in loaded_export.signatures.items():
+        specs = signature.structured_input_signature[1]
+        outputs = signature(**{k: tf.constant(inputs[k], spec.dtype) for k, spec in specs.items()})
+        assert outputs and all(np.all(np.isfinite(v.numpy())) for v in outputs.values()), signature_name
+    return model
