@@ -18,7 +18,8 @@ import os
 import keras
 import numpy as np
 
-from keraszoo.data import load_split, make_pipeline
+from keraszoo.data import evaluation_binarize, load_split, make_pipeline
+from keraszoo.layers.vector_quantizer import usage_perplexity
 from keraszoo.losses import nats_to_bits_per_dim
 from keraszoo.recipes import get_config
 from keraszoo.training import TrainConfig, train_and_evaluate
@@ -28,16 +29,14 @@ def test_statistics(model, split, binarize):
     counts = np.zeros(model.num_codes)
     recon = []
     for x in make_pipeline(split, 500, binarize=binarize):
-        terms = model.forward(x)
+        terms = model.forward(model.prepare_inputs(x), seed=0)
         recon.append(terms["recon_nll"].numpy())
         counts += np.bincount(terms["indices"].numpy().ravel(), minlength=model.num_codes)
-    usage = counts / counts.sum()
-    nonzero = usage[usage > 0]
     nll = float(np.concatenate(recon).mean())
     return {
         "recon_nll": nll,
         "bits_per_dim": nats_to_bits_per_dim(nll, model.data_shape),
-        "perplexity": float(np.exp(-(nonzero * np.log(nonzero)).sum())),
+        "perplexity": float(usage_perplexity(counts / counts.sum())),
         "codes_used": float((counts > 0).mean()),
     }
 
@@ -68,7 +67,7 @@ def main():
             * args.epochs
             / results["train_seconds_this_run"]
         )
-        binarize = "static" if config.binarize != "none" else "none"
+        binarize = evaluation_binarize(config.binarize)
         rows.append({"recipe": recipe, "examples_per_s": rate, **test_statistics(model, test, binarize)})
     print("| recipe | epochs | recon NLL (nats) | bits/dim | perplexity | codes used | train examples/s |")
     print("|---|---|---|---|---|---|---|")

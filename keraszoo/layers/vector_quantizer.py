@@ -38,10 +38,15 @@ def nearest_codes(flat: tf.Tensor, codebook: tf.Tensor) -> tf.Tensor:
     return tf.argmin(distances, axis=1, output_type=tf.int32)
 
 
+def usage_perplexity(usage) -> tf.Tensor:
+    """exp(entropy) of a code-usage distribution [M] (M when uniform, 1 when one code is used)."""
+    usage = tf.convert_to_tensor(usage, tf.float32)
+    return tf.exp(-tf.reduce_sum(tf.math.multiply_no_nan(tf.math.log(usage), usage)))
+
+
 def perplexity(one_hot: tf.Tensor) -> tf.Tensor:
     """exp(entropy) of the average code usage of a batch of one-hot assignments [N, M]."""
-    usage = tf.reduce_mean(one_hot, axis=0)
-    return tf.exp(-tf.reduce_sum(tf.math.multiply_no_nan(tf.math.log(usage), usage)))
+    return usage_perplexity(tf.reduce_mean(one_hot, axis=0))
 
 
 @keras.saving.register_keras_serializable(package="keraszoo")

@@ -17,7 +17,8 @@ import math
 import keras
 import tensorflow as tf
 
-from keraszoo._checks import check_positive
+from keraszoo._checks import check_one_of, check_positive
+from keraszoo.distributions.smoothing import SMOOTHING_FUNCTIONS
 from keraszoo.layers import Smoothing
 from keraszoo.models.base import VAE
 from keraszoo.models.discrete_vae import BinaryLatents
@@ -57,6 +58,7 @@ class DVAE(BinaryLatents, VAE):
         **kwargs,
     ):
         check_positive("latent_dim", latent_dim, integer=True)
+        check_one_of("smoothing", smoothing, SMOOTHING_FUNCTIONS)
         self.sampler = Smoothing(
             smoothing,
             beta=DEFAULT_BETA if beta is None else beta,

@@ -13,7 +13,7 @@ STRATEGIES = ("mirrored", "default")
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything a run needs. Recipes return one (see `recipes/`).
+    """Everything a run needs. Recipes (`keraszoo.recipes`) return its dict form.
 
     Attributes:
         model: registry name of the zoo model, e.g. "gaussian_vae".

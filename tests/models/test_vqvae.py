@@ -44,10 +44,12 @@ def test_encode_decode_sample_and_round_trip(binary_batch, tmp_path):
     indices = model.encode(binary_batch)["indices"]
     assert indices.shape == (16, 2, 2) and indices.dtype == tf.int32
     np.testing.assert_allclose(model.decode(indices), model.reconstruct(binary_batch), rtol=1e-6)
-    history = model.fit_second_stage(
-        tf.data.Dataset.from_tensor_slices(binary_batch).batch(8), epochs=2, verbose=0
-    )
-    assert history.history["loss"][-1] < history.history["loss"][0] + 1e-3
+    loss = model.fit_second_stage(
+        tf.data.Dataset.from_tensor_slices(binary_batch).batch(8), epochs=30, verbose=0, learning_rate=1e-2
+    ).history["loss"]
+    # The prior learns the codes: its cross-entropy falls well below its start and below the
+    # uniform prior's log M = log 12 nats per position.
+    assert loss[-1] < 0.5 * loss[0] and loss[-1] < 0.5 * np.log(12), loss
     sample = model.sample(3, seed=4)
     assert sample["indices"].shape == (3, 2, 2) and sample["x_mean"].shape == (3, 8, 8, 1)
     np.testing.assert_array_equal(sample["indices"], model.sample(3, seed=4)["indices"])
