@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m keraszoo.recipes.train gaussian_vae_digits --workdir runs/demo --export-dir exports
+	$(PY) -m keraszoo.recipes.train gaussian_vae_digits --workdir runs/demo --export-dir runs/exports
 	$(PY) -m keraszoo.viz smoothing --out runs/demo/pictures
 
 test: $(STAMP)

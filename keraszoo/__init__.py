@@ -13,6 +13,7 @@ from keraszoo.models import (
     build_model,
     get_model_class,
 )  # noqa: E402
+from keraszoo.presets import from_preset, list_presets, load_serving  # noqa: E402
 
 __all__ = [
     "BernoulliVAE",
@@ -24,5 +25,8 @@ __all__ = [
     "__version__",
     "available_models",
     "build_model",
+    "from_preset",
+    "list_presets",
+    "load_serving",
     "get_model_class",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 
 from keraszoo.recipes import available_recipes, get_config
@@ -82,7 +83,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", help="TFDS data directory with the prepared dataset")
     parser.add_argument("--data-file", help="local .npz with arrays train/valid/test (sets --dataset npz)")
     parser.add_argument("--no-download", action="store_true", help="never try to download a TFDS dataset")
-    parser.add_argument("--export-dir", help="SavedModel base directory (default exports/)")
+    parser.add_argument(
+        "--export-dir",
+        help="SavedModel base directory (default runs/exports/, git-ignored; exports/ holds the "
+        "shipped presets)",
+    )
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA")
     parser.add_argument("--eval-num-samples", type=int, help="k of the importance-weighted NLL")
@@ -122,7 +127,10 @@ def main(argv=None) -> int:
         if args.no_export:
             config = config.replace(export_dir=None)
         config = apply_overrides(config, args.set)
-        results = train_and_evaluate(config, args.workdir or f"runs/{args.recipe}")
+        command = shlex.join(
+            ["python", "-m", "keraszoo.recipes.train", *(sys.argv[1:] if argv is None else argv)]
+        )
+        results = train_and_evaluate(config, args.workdir or f"runs/{args.recipe}", command=command)
     except (ValueError, DatasetUnavailableError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

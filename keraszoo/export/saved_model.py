@@ -5,6 +5,7 @@ Layout (what TF Serving's `--model_base_path` expects):
     <base_dir>/<model_name>/<version>/saved_model.pb
                                       variables/
                                       keraszoo_manifest.json
+                                      model.keras          (the trainable Keras model)
 
 Every signature takes named inputs with a `None` batch dimension (where there is a batch)
 and returns a dict, so requests and responses have stable names. Random endpoints
@@ -29,6 +30,7 @@ import keras
 import keraszoo
 
 MANIFEST = "keraszoo_manifest.json"
+KERAS_MODEL = "model.keras"
 
 
 class ExportExistsError(FileExistsError):
@@ -94,6 +96,7 @@ def export_model(
         for name, (fn, signature) in endpoints.items():
             archive.add_endpoint(name=name, fn=fn, input_signature=signature)
         archive.write_out(tmp, verbose=False)
+        model.save(os.path.join(tmp, KERAS_MODEL))
         manifest = {
             "keraszoo_version": keraszoo.__version__,
             "model": model.registry_name,

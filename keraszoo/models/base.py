@@ -149,6 +149,13 @@ class ZooModel(keras.Model):
         """A small config (8×8×1 binary images) that builds and trains in well under a second."""
         raise NotImplementedError
 
+    @classmethod
+    def from_preset(cls, name: str, version: int | None = None):
+        """A trained model of this class by preset name (see `keraszoo.presets`)."""
+        from keraszoo.presets import from_preset
+
+        return from_preset(name, version, expected_class=None if cls is ZooModel else cls)
+
     def fit_second_stage(self, dataset: tf.data.Dataset, epochs: int, verbose: int = 1):
         """Trains the declared `second_stage` on `dataset` after `fit` (the model stays fixed)."""
         raise NotImplementedError(f"{type(self).__name__} declares no second training stage.")

@@ -33,11 +33,16 @@ class TrainConfig:
         eval_num_samples: k of the importance-weighted NLL estimate on the test split.
         eval_batch_size, eval_max_examples: test-set evaluation batch, and the size of a fixed
             random subset of the test split to evaluate on (None: all of it).
-        export_dir, export_name: where the SavedModel goes (None: no export).
+        export_dir, export_name: where the SavedModel goes (None: no export). The default,
+            `runs/exports`, is git-ignored: `exports/` holds the shipped presets.
         pictures: write PNGs (samples, reconstructions, curves) and TensorBoard images.
         prior_epochs: epochs of the model's declared second stage (`ZooModel.second_stage`,
             e.g. the VQ-VAE's code prior), trained after the main fit; ignored by models
             without one.
+        description: one line about the trained model, for its export manifest and
+            `keraszoo.list_presets()`.
+        published: the published figure the model is compared with, e.g.
+            {"value": 88.71, "metric": "nll", "source": "Burda et al. 2016, Table 1"}.
     """
 
     model: str = "gaussian_vae"
@@ -58,10 +63,12 @@ class TrainConfig:
     eval_num_samples: int = 1000
     eval_batch_size: int = 100
     eval_max_examples: int | None = None
-    export_dir: str | None = "exports"
+    export_dir: str | None = "runs/exports"
     export_name: str | None = None
     pictures: bool = True
     prior_epochs: int = 0
+    description: str = ""
+    published: dict | None = None
 
     def __post_init__(self):
         check_one_of("model", self.model, available_models())

@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
+import sys
 import time
 
 import keras
@@ -25,6 +27,7 @@ import tensorflow as tf
 from keraszoo import viz
 from keraszoo.data import as_numpy, evaluation_binarize, load_split, make_pipeline
 from keraszoo.export import export_model
+from keraszoo.export.manifest import git_commit, machine_description, sha256_of
 from keraszoo.models import build_model
 from keraszoo.training.config import TrainConfig
 from keraszoo.training.evaluation import evaluate_bounds, to_float_dict
@@ -80,7 +83,9 @@ def _check_data_fits_likelihood(config, model, split):
         )
 
 
-def train_and_evaluate(config: TrainConfig | dict, workdir: str, callbacks=(), verbose: int = 1) -> dict:
+def train_and_evaluate(
+    config: TrainConfig | dict, workdir: str, callbacks=(), verbose: int = 1, command: str | None = None
+) -> dict:
     """Trains `config.model` on `config.dataset`, evaluates on the test split, exports.
 
     Args:
@@ -88,6 +93,8 @@ def train_and_evaluate(config: TrainConfig | dict, workdir: str, callbacks=(), v
         workdir: the run directory; an existing one is resumed from its last epoch.
         callbacks: extra Keras callbacks for `fit`.
         verbose: Keras verbosity (progress bars).
+        command: the command line that reproduces the run, for the export manifest (default:
+            this process's arguments).
 
     Returns:
         The results dict also written to `<workdir>/results.json`.
@@ -158,11 +165,36 @@ def train_and_evaluate(config: TrainConfig | dict, workdir: str, callbacks=(), v
             model,
             config.export_dir,
             config.export_name,
-            metadata={"dataset": config.dataset, "epochs": config.epochs, "test": results["test"]},
+            metadata=_manifest_metadata(config, model, results, command),
         )
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(results, f, indent=2, default=str)
     return results
+
+
+def _manifest_metadata(config: TrainConfig, model, results: dict, command: str | None) -> dict:
+    """What the export manifest says beyond the model itself (keraszoo.export.manifest)."""
+    return {
+        "dataset": {
+            "name": config.dataset,
+            "file": os.path.basename(config.data_file) if config.data_file else None,
+            "sha256": sha256_of(config.data_file) if config.data_file else None,
+        },
+        "training": {
+            "epochs": config.epochs,
+            "steps": int(model.optimizer.iterations.numpy()),
+            "batch_size": config.batch_size,
+            "learning_rate": config.learning_rate,
+            "wall_seconds": results["train_seconds_this_run"],
+            "machine": machine_description(),
+            "command": command or shlex.join([os.path.basename(sys.executable), *sys.argv]),
+            "git_commit": git_commit(),
+            "config": config.to_dict(),
+        },
+        "test": results["test"],
+        "published": config.published,
+        "description": config.description or f"{model.registry_name} trained on {config.dataset}",
+    }
 
 
 def write_pictures(model, test_split, history_csv, workdir, seed) -> dict:

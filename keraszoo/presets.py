@@ -1,0 +1,155 @@
+"""Trained models by name, following keras-hub's preset convention.
+
+    keraszoo.list_presets()                 {name: {"description", "metric", "version", "path"}}
+    keraszoo.from_preset("gaussian_vae_mnist")        a trainable Keras model with the weights
+    GaussianVAE.from_preset("gaussian_vae_mnist")     the same, checked to be a GaussianVAE
+    keraszoo.load_serving("gaussian_vae_mnist")       the SavedModel, for TensorFlow-only use
+    python -m keraszoo.presets                        the zoo table
+
+A preset is a version directory written by `keraszoo.export.export_model`:
+`<root>/<name>/<version>/` with the SavedModel, `model.keras` and `keraszoo_manifest.json`.
+The roots are `$KERASZOO_PRESETS` (a path list) or, by default, the `exports/` folder of the
+keraszoo checkout. The newest version is used unless `version=` says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from keraszoo.export.manifest import validate_manifest
+from keraszoo.export.saved_model import KERAS_MODEL, MANIFEST, list_versions
+
+
+def preset_roots() -> list[str]:
+    """Folders searched for presets, in order."""
+    env = os.environ.get("KERASZOO_PRESETS")
+    if env:
+        return [p for p in env.split(os.pathsep) if p]
+    return [os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "exports")]
+
+
+def _find(name: str) -> str | None:
+    for root in preset_roots():
+        if list_versions(root, name):
+            return root
+    return None
+
+
+def _names() -> list[str]:
+    names = set()
+    for root in preset_roots():
+        if os.path.isdir(root):
+            names.update(n for n in os.listdir(root) if list_versions(root, n))
+    return sorted(names)
+
+
+def preset_dir(name: str, version: int | None = None) -> str:
+    """The version directory of preset `name` (newest by default)."""
+    root = _find(name)
+    if root is None:
+        raise ValueError(
+            f"Unknown preset. Expected one of {_names()} (searched {preset_roots()}). "
+            f"Received: preset={name!r}"
+        )
+    versions = list_versions(root, name)
+    version = versions[-1] if version is None else version
+    if version not in versions:
+        raise ValueError(f"Preset {name!r} has versions {versions}. Received: version={version!r}")
+    return os.path.join(root, name, str(version))
+
+
+def load_manifest(name: str, version: int | None = None) -> dict:
+    """The validated manifest of a preset."""
+    path = os.path.join(preset_dir(name, version), MANIFEST)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Preset {name!r} has no manifest: {path} is missing.")
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"Preset {name!r}: {path} is not valid JSON ({err}).") from err
+    return validate_manifest(manifest, source=path)
+
+
+def headline(manifest: dict) -> str:
+    """The headline metric of a manifest, e.g. "NLL 89.21 nats (k=5000)"."""
+    test = manifest["test"]
+    if test.get("num_samples", 1) > 1:
+        return f"NLL {test['nll']:.2f} nats (k={test['num_samples']})"
+    return f"-ELBO {test['neg_elbo']:.2f} nats"
+
+
+def list_presets() -> dict[str, dict]:
+    """name → {"description", "metric", "version", "path"} of every preset found."""
+    presets = {}
+    for name in _names():
+        manifest = load_manifest(name)
+        presets[name] = {
+            "description": manifest["description"],
+            "metric": headline(manifest),
+            "version": manifest["version"],
+            "path": preset_dir(name),
+        }
+    return presets
+
+
+def from_preset(name: str, version: int | None = None, expected_class: type | None = None):
+    """The preset's Keras model (trainable, compile-ready) with its trained weights."""
+    import keras
+
+    import keraszoo  # noqa: F401  (registers the classes `load_model` needs)
+
+    manifest = load_manifest(name, version)
+    path = os.path.join(preset_dir(name, version), KERAS_MODEL)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Preset {name!r} has no Keras model: {path} is missing.")
+    try:
+        model = keras.models.load_model(path)
+    except Exception as err:  # a truncated or corrupted archive: name the file
+        raise ValueError(f"Preset {name!r}: cannot load {path} ({type(err).__name__}: {err}).") from err
+    if expected_class is not None and not isinstance(model, expected_class):
+        raise ValueError(
+            f"Preset {name!r} is a {manifest['model']!r} model, not a {expected_class.__name__}. "
+            f"Use keraszoo.from_preset({name!r}) or the matching class."
+        )
+    return model
+
+
+def load_serving(name: str, version: int | None = None):
+    """The preset's SavedModel (`tf.saved_model.load`), with its named signatures."""
+    import tensorflow as tf
+
+    load_manifest(name, version)
+    return tf.saved_model.load(preset_dir(name, version))
+
+
+def zoo_table() -> str:
+    """A Markdown table of the presets, generated from their manifests."""
+    rows = ["| preset | model | description | metric | published | size |", "|---|---|---|---|---|---|"]
+    for name, info in list_presets().items():
+        manifest = load_manifest(name)
+        published = manifest["published"]
+        pub = f"{published['value']} ({published['source']})" if published else "—"
+        size = sum(
+            os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(info["path"]) for f in files
+        )
+        rows.append(
+            f"| `{name}` | `{manifest['model']}` | {info['description']} | {info['metric']} | {pub} | "
+            f"{size / 1e6:.1f} MB |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    del argv
+    if not _names():
+        print(f"No presets found in {preset_roots()}.", file=sys.stderr)
+        return 1
+    print(zoo_table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Presets by name: list, load in Keras and as a SavedModel, clear errors, manifest schema.
+
+The presets here come from a smoke training run written to a temporary root; the shipped
+presets in exports/ are verified by tests/presets/test_shipped.py."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import keraszoo
+from keraszoo import CategoricalVAE, GaussianVAE
+from keraszoo.export import KERAS_MODEL, MANIFEST
+from keraszoo.export.manifest import validate_manifest
+from keraszoo.recipes import get_config
+from keraszoo.training import TrainConfig, train_and_evaluate
+
+
+@pytest.fixture(scope="module")
+def preset_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("presets")
+    config = TrainConfig.from_dict(get_config("gaussian_vae_digits", smoke=True)).replace(
+        export_dir=str(root),
+        export_name="gaussian_vae_digits",
+        pictures=False,
+        description="Gaussian VAE on the 8x8 digits (smoke budget)",
+        published={"value": 1.0, "metric": "nll", "source": "none, a test"},
+    )
+    results = train_and_evaluate(config, str(tmp_path_factory.mktemp("run")), verbose=0, command="test")
+    return str(root), results
+
+
+@pytest.fixture
+def presets(preset_root, monkeypatch):
+    monkeypatch.setenv("KERASZOO_PRESETS", preset_root[0])
+    return preset_root
+
+
+@pytest.mark.slow
+def test_list_load_and_serve(presets):
+    root, results = presets
+    listed = keraszoo.list_presets()
+    assert list(listed) == ["gaussian_vae_digits"]
+    info = listed["gaussian_vae_digits"]
+    assert info["version"] == 1 and info["description"].startswith("Gaussian VAE on the 8x8")
+    assert info["metric"] == f"NLL {results['test']['nll']:.2f} nats (k={results['test']['num_samples']})"
+
+    model = keraszoo.from_preset("gaussian_vae_digits")
+    same = GaussianVAE.from_preset("gaussian_vae_digits")
+    x = (np.random.default_rng(0).random((5, 8, 8, 1)) > 0.5).astype("float32")
+    np.testing.assert_allclose(model.elbo(x, seed=1)["elbo"], same.elbo(x, seed=1)["elbo"])
+    model.compile("adam")  # trainable: fine-tuning works from the loaded weights
+    assert model.trainable_weights
+    served = keraszoo.load_serving("gaussian_vae_digits")
+    np.testing.assert_allclose(
+        served.signatures["elbo"](x=x, seed=np.int32(1))["elbo"], model.elbo(x, seed=1)["elbo"], rtol=1e-5
+    )
+
+    manifest = json.load(open(os.path.join(root, "gaussian_vae_digits", "1", MANIFEST)))
+    validate_manifest(manifest)
+    assert manifest["training"]["command"] == "test" and manifest["training"]["steps"] > 0
+    assert manifest["dataset"] == {"name": "digits", "file": None, "sha256": None}
+    assert manifest["published"]["source"] == "none, a test"
+
+
+@pytest.mark.slow
+def test_clear_errors(presets, tmp_path, monkeypatch):
+    with pytest.raises(
+        ValueError, match=r"Expected one of \['gaussian_vae_digits'\].*Received: preset='nope'"
+    ):
+        keraszoo.from_preset("nope")
+    with pytest.raises(ValueError, match="is a 'gaussian_vae' model, not a CategoricalVAE"):
+        CategoricalVAE.from_preset("gaussian_vae_digits")
+    with pytest.raises(ValueError, match=r"has versions \[1\]. Received: version=7"):
+        keraszoo.from_preset("gaussian_vae_digits", version=7)
+
+    broken = tmp_path / "broken"
+    shutil.copytree(os.path.join(presets[0], "gaussian_vae_digits"), broken / "gaussian_vae_digits")
+    monkeypatch.setenv("KERASZOO_PRESETS", str(broken))
+    version = broken / "gaussian_vae_digits" / "1"
+    (version / KERAS_MODEL).write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=f"cannot load {version / KERAS_MODEL}"):
+        keraszoo.from_preset("gaussian_vae_digits")
+    os.remove(version / KERAS_MODEL)
+    with pytest.raises(FileNotFoundError, match=f"{version / KERAS_MODEL} is missing"):
+        keraszoo.from_preset("gaussian_vae_digits")
+    (version / MANIFEST).write_text("{")
+    with pytest.raises(ValueError, match="is not valid JSON"):
+        keraszoo.list_presets()
+    (version / MANIFEST).write_text(json.dumps({"model": "gaussian_vae"}))
+    with pytest.raises(ValueError, match="missing 'version'.*missing 'dataset'"):
+        keraszoo.load_serving("gaussian_vae_digits")
+
+
+def test_manifest_schema_names_every_problem():
+    with pytest.raises(ValueError, match="missing 'model'.*'version' is str"):
+        validate_manifest({"version": "1"})
+
+
+@pytest.mark.slow
+def test_cli_prints_the_zoo_table(presets):
+    out = subprocess.run(
+        [sys.executable, "-m", "keraszoo.presets"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "| `gaussian_vae_digits` | `gaussian_vae` | Gaussian VAE on the 8x8 digits" in out.stdout
