@@ -290,6 +290,12 @@ class VAE(ZooModel):
             over `num_samples` ≥ 2 samples per example); see `ScoreFunctionBaseline`.
         num_samples: K latent samples per example in training; the ELBO estimate is their mean.
         baseline_decay: γ of the moving-average baseline.
+        objective: the training loss: `"elbo"` (−ELBO averaged over the K samples) or `"iwae"`
+            (the importance-weighted bound of Burda et al. 2016 over the K samples,
+            L_K = log (1/K) Σ_k p(x, z_k)/q(z_k|x); families with `supports_iwae`, with the
+            reparameterization estimator). L_1 is the single-sample ELBO with the Monte Carlo
+            KL; L_K ≥ the K-sample ELBO and increases towards log p(x) with K. The reported
+            `neg_elbo` is the ELBO either way.
 
     A family implements: `num_posterior_params`, `posterior`, `prior`, `sample_posterior`,
     `encode_outputs`, and optionally `posterior_mode`, `kl_terms`, `importance_sample`,
@@ -299,6 +305,7 @@ class VAE(ZooModel):
     kl_choices: tuple[str, ...] = ("auto", "analytic", "monte_carlo")
     estimator_choices: tuple[str, ...] = ESTIMATORS
     encoder_head = "posterior_params"
+    supports_iwae = False  # whether log p(z) − log q(z|x) is a density ratio at the decoder's input
 
     def __init__(
         self,
@@ -309,12 +316,20 @@ class VAE(ZooModel):
         baseline: str = "none",
         num_samples: int = 1,
         baseline_decay: float = 0.99,
+        objective: str = "elbo",
         **kwargs,
     ):
         check_positive("latent_dim", latent_dim, integer=True)
         check_one_of("kl", kl, self.kl_choices)
         check_positive("num_samples", num_samples, integer=True)
+        check_one_of("objective", objective, ("elbo", "iwae"))
         self.estimator = get_estimator(estimator, self.estimator_choices)
+        if objective == "iwae" and (not self.supports_iwae or self.estimator.score_function):
+            raise ValueError(
+                "The importance-weighted objective needs a continuous latent with the "
+                f"reparameterization estimator. Received: objective='iwae' with {type(self).__name__}, "
+                f"estimator={estimator!r}"
+            )
         if baseline != "none" and not self.estimator.score_function:
             raise ValueError(
                 f"A baseline only applies to estimator='reinforce'. Received: baseline={baseline!r}, "
@@ -324,7 +339,7 @@ class VAE(ZooModel):
             raise ValueError(
                 f"The leave-one-out baseline needs `num_samples` >= 2. Received: num_samples={num_samples}"
             )
-        self.latent_dim, self.kl, self.num_samples = latent_dim, kl, num_samples
+        self.latent_dim, self.kl, self.num_samples, self.objective = latent_dim, kl, num_samples, objective
         self.baseline = ScoreFunctionBaseline(baseline, baseline_decay, name="baseline")
         super().__init__(data_shape, **kwargs)
 
@@ -428,6 +443,10 @@ class VAE(ZooModel):
             objective += score_function_surrogate(
                 signal, q.log_prob(z), self.baseline(signal, training=training)
             )
+        if self.objective == "iwae":
+            log_w = log_px + self.prior().log_prob(z) - q.log_prob(z)  # [K, batch]
+            k = tf.cast(tf.shape(log_w)[0], log_w.dtype)
+            objective = -(tf.reduce_logsumexp(log_w, axis=0, keepdims=True) - tf.math.log(k))
         terms = {
             "neg_elbo": tf.reduce_mean(-log_px + kl, axis=0),
             "recon_nll": tf.reduce_mean(-log_px, axis=0),
@@ -495,4 +514,5 @@ class VAE(ZooModel):
             "baseline": self.baseline.kind,
             "num_samples": self.num_samples,
             "baseline_decay": self.baseline.decay,
+            "objective": self.objective,
         }

@@ -38,6 +38,8 @@ class ContinuousVAE(VAE):
     'Beta'
     """
 
+    supports_iwae = True
+
     def __init__(self, data_shape, posterior: str = "gaussian", prior: str | None = None, **kwargs):
         self.family = get_family(posterior)
         self.prior_name = prior or self.family.default_prior

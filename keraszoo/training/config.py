@@ -7,6 +7,7 @@ import dataclasses
 from keraszoo._checks import check_one_of, check_positive
 from keraszoo.data import BINARIZE, DATASETS
 from keraszoo.models import available_models
+from keraszoo.training.schedules import check_learning_rate
 
 STRATEGIES = ("mirrored", "default")
 
@@ -23,7 +24,13 @@ class TrainConfig:
             `keraszoo.data.load_split`.
         binarize: "none", "static" or "dynamic" for non-binary data.
         batch_size: global batch size, split across replicas.
-        epochs, learning_rate: Adam on the global-batch mean objective.
+        epochs: passes over the training data.
+        learning_rate: Adam's learning rate on the global-batch mean objective: a float or a
+            schedule dict (`keraszoo.training.schedules`: Burda et al.'s "staged", or
+            "exponential").
+        keep_best: evaluate and export the weights of the epoch with the lowest validation
+            −ELBO (kept across restarts, `keraszoo.training.best`), not the last epoch's.
+        patience: stop after this many epochs without a better validation −ELBO (None: never).
         strategy: "mirrored" (MirroredStrategy over `devices`, default: all visible GPUs, or
             the CPU) or "default" (no distribution).
         jit_compile: XLA for the train step (Keras's "auto" silently disables it on CPU and
@@ -54,7 +61,9 @@ class TrainConfig:
     binarize: str = "dynamic"
     batch_size: int = 100
     epochs: int = 10
-    learning_rate: float = 1e-3
+    learning_rate: float | dict = 1e-3
+    keep_best: bool = True
+    patience: int | None = None
     strategy: str = "mirrored"
     devices: list[str] | None = None
     jit_compile: bool = False
@@ -83,7 +92,9 @@ class TrainConfig:
             "eval_batch_size",
         ):
             check_positive(name, getattr(self, name), integer=True)
-        check_positive("learning_rate", self.learning_rate)
+        check_learning_rate(self.learning_rate)
+        if self.patience is not None:
+            check_positive("patience", self.patience, integer=True)
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:

@@ -29,8 +29,10 @@ from keraszoo.data import as_numpy, evaluation_binarize, load_split, make_pipeli
 from keraszoo.export import export_model
 from keraszoo.export.manifest import git_commit, machine_description, sha256_of
 from keraszoo.models import build_model
+from keraszoo.training.best import KeepBest
 from keraszoo.training.config import TrainConfig
 from keraszoo.training.evaluation import evaluate_bounds, to_float_dict
+from keraszoo.training.schedules import make_learning_rate
 
 
 def make_strategy(config: TrainConfig) -> tf.distribute.Strategy:
@@ -52,12 +54,13 @@ def mirrored_strategy(devices) -> tf.distribute.MirroredStrategy:
     return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
 
 
-def build_and_compile(config: TrainConfig, data_shape, strategy) -> keras.Model:
-    """Builds the zoo model and its optimizer inside `strategy.scope()`."""
+def build_and_compile(config: TrainConfig, data_shape, strategy, steps_per_epoch: int = 1) -> keras.Model:
+    """Builds the zoo model and its optimizer (with the config's learning-rate schedule, whose
+    epochs are `steps_per_epoch` optimizer steps) inside `strategy.scope()`."""
     with strategy.scope():
         model = build_model(config.model, data_shape=data_shape, seed=config.seed, **config.model_config)
         model.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate),
+            optimizer=keras.optimizers.Adam(make_learning_rate(config.learning_rate, steps_per_epoch)),
             jit_compile=config.jit_compile,
             steps_per_execution=config.steps_per_execution,
         )
@@ -122,26 +125,36 @@ def train_and_evaluate(
         )
     test_ds = make_pipeline(evaluated, config.eval_batch_size, binarize=eval_binarize, seed=config.seed + 1)
 
-    model = build_and_compile(config, train_split.data_shape, strategy)
+    steps_per_epoch = max(1, int(train_ds.cardinality())) if train_ds.cardinality() > 0 else 1
+    model = build_and_compile(config, train_split.data_shape, strategy, steps_per_epoch)
     _check_data_fits_likelihood(config, model, train_split)
 
     history_csv = os.path.join(workdir, "history.csv")
+    best = KeepBest(os.path.join(workdir, "best"), patience=config.patience)
     fit_callbacks = [
+        *([best] if config.keep_best else []),  # before the backup: an epoch is kept, then backed up
         keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"), delete_checkpoint=False),
         keras.callbacks.CSVLogger(history_csv, append=True),
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
         *callbacks,
     ]
     start = time.perf_counter()
-    # The pipeline shuffles; `shuffle=False` only stops Keras warning that it cannot.
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.epochs,
-        callbacks=fit_callbacks,
-        verbose=verbose,
-        shuffle=False,
-    )
+    if not best.state["stopped"]:  # an early-stopped run is finished: resuming does not train on
+        # The pipeline shuffles; `shuffle=False` only stops Keras warning that it cannot.
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=config.epochs,
+            callbacks=fit_callbacks,
+            verbose=verbose,
+            shuffle=False,
+        )
+    elif verbose:
+        print(
+            f"Stopped early at epoch {best.state['last_epoch']} (patience {config.patience}): not training."
+        )
+    # The evaluated and exported model is the best validation epoch's (static binarizations overfit).
+    best_epoch = best.restore(model) if config.keep_best else None
     if config.prior_epochs and model.second_stage:
         with strategy.scope():
             model.fit_second_stage(train_ds, config.prior_epochs, verbose=verbose)
@@ -155,6 +168,7 @@ def train_and_evaluate(
         "config": config.to_dict(),
         "test": to_float_dict(metrics),
         "train_seconds_this_run": train_seconds,
+        "best_epoch": best_epoch,
         "num_replicas": strategy.num_replicas_in_sync,
         "workdir": os.path.abspath(workdir),
     }
@@ -185,6 +199,7 @@ def _manifest_metadata(config: TrainConfig, model, results: dict, command: str |
             "steps": int(model.optimizer.iterations.numpy()),
             "batch_size": config.batch_size,
             "learning_rate": config.learning_rate,
+            "best_epoch": results["best_epoch"],
             "wall_seconds": results["train_seconds_this_run"],
             "machine": machine_description(),
             "command": command or shlex.join([os.path.basename(sys.executable), *sys.argv]),

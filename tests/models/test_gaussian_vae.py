@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 from scipy import stats
 
+import keraszoo
 from keraszoo import GaussianVAE, build_model
 from keraszoo.models import available_models
 from tests.conftest import small_vae_config
@@ -120,7 +121,7 @@ def test_monte_carlo_kl_averages_to_the_analytic_kl(binary_batch):
 D, L, SIGMA = 6, 2, 0.5
 
 
-def _linear_gaussian_model(posterior_scale_factor=1.0, loc_shift=0.0, kl="analytic"):
+def _linear_gaussian_model(posterior_scale_factor=1.0, loc_shift=0.0, kl="analytic", **model_kwargs):
     """p(z) = N(0, I), p(x|z) = N(Wz + b, σ²I); W has orthogonal columns, so the exact
     posterior N(A(x − b), Σ) with Σ = (I + WᵀW/σ²)⁻¹, A = ΣWᵀ/σ² is diagonal."""
     rng = np.random.default_rng(0)
@@ -136,6 +137,7 @@ def _linear_gaussian_model(posterior_scale_factor=1.0, loc_shift=0.0, kl="analyt
         likelihood={"name": "gaussian", "scale": SIGMA},
         kl=kl,
         validate_inputs=False,
+        **model_kwargs,
     )
     log_sd = 0.5 * np.log(np.diag(cov)) + np.log(posterior_scale_factor)
     enc_kernel = np.concatenate([a.T, np.zeros((D, L))], axis=1)
@@ -182,3 +184,45 @@ def test_chunking_does_not_change_the_estimate():
     one_shot = model.log_likelihood(x, num_samples=3000, chunk_size=3000, seed=0).numpy()
     chunked = model.log_likelihood(x, num_samples=3000, chunk_size=7, seed=1).numpy()
     np.testing.assert_allclose(one_shot, chunked, atol=0.02)
+
+
+# ---------------------------------------------------------------- the IWAE objective
+def test_iwae_objective_with_one_sample_is_the_monte_carlo_elbo():
+    iwae, x, _ = _linear_gaussian_model(1.6, 0.4, kl="monte_carlo", objective="iwae", num_samples=1)
+    elbo, _, _ = _linear_gaussian_model(1.6, 0.4, kl="monte_carlo", num_samples=1)
+    for seed in range(3):
+        a = iwae.forward(x, tf.constant([seed, 0]))
+        b = elbo.forward(x, tf.constant([seed, 0]))
+        np.testing.assert_allclose(a["objective"], b["objective"], rtol=1e-5)
+        np.testing.assert_allclose(a["objective"], b["neg_elbo"], rtol=1e-5)
+
+
+def test_iwae_objective_bounds_the_elbo_and_approaches_log_marginal():
+    bounds = {}
+    for k in (1, 10, 100, 5000):
+        model, x, log_px = _linear_gaussian_model(1.6, 0.4, kl="monte_carlo", objective="iwae", num_samples=k)
+        terms = [model.forward(x, tf.constant([s, k])) for s in range(20)]
+        # Jensen on the same samples: −L_K ≤ the K-sample −ELBO, example by example.
+        for t in terms:
+            assert np.all(t["objective"].numpy() <= t["neg_elbo"].numpy() + 1e-5)
+        bounds[k] = -np.mean([t["objective"].numpy() for t in terms], axis=0)
+    gaps = [np.mean(log_px - bounds[k]) for k in (1, 10, 100, 5000)]
+    assert all(g1 > g2 for g1, g2 in zip(gaps, gaps[1:], strict=False)) and abs(gaps[-1]) < 0.02, gaps
+
+
+def test_iwae_objective_trains_and_round_trips(binary_batch, tmp_path):
+    model = GaussianVAE(**small_vae_config(objective="iwae", num_samples=5))
+    model.compile(keras.optimizers.Adam(1e-2))
+    loss = model.fit(tf.data.Dataset.from_tensor_slices(binary_batch).batch(8), epochs=5, verbose=0).history[
+        "loss"
+    ]
+    assert loss[-1] < loss[0] and np.all(np.isfinite(loss))
+    assert GaussianVAE.from_config(model.get_config()).objective == "iwae"
+    with pytest.raises(
+        ValueError, match="Received: objective='iwae' with GaussianVAE, estimator='reinforce'"
+    ):
+        GaussianVAE(**small_vae_config(objective="iwae", estimator="reinforce"))
+    with pytest.raises(ValueError, match="Received: objective='iwae' with CategoricalVAE"):
+        keraszoo.CategoricalVAE(**{**small_vae_config(objective="iwae"), "latent_dim": 4})
+    with pytest.raises(ValueError, match="Received: objective='elbow'"):
+        GaussianVAE(**small_vae_config(objective="elbow"))

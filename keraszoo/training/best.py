@@ -1,0 +1,85 @@
+"""Keep the best model on a validation metric, stop early on a patience, survive restarts.
+
+Statically binarized MNIST overfits (training −ELBO falls while validation −ELBO rises), so
+the model a run evaluates and exports is the one of its best validation epoch. Keras's
+`EarlyStopping(restore_best_weights=True)` keeps that state in memory only, so a run resumed
+by `BackupAndRestore` would forget it; `KeepBest` writes it to the work directory:
+
+    <workdir>/best/best.weights.h5   the weights of the best epoch so far
+    <workdir>/best/state.json        {"best", "best_epoch", "last_epoch", "wait", "stopped"}
+
+Both are written before the epoch's backup, each through a temporary file and a rename, and
+an epoch that a restart repeats is counted once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import keras
+
+from keraszoo._checks import check_positive
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Saves the weights of the epoch with the lowest `monitor`; stops after `patience` epochs
+    without improvement (None: never).
+
+    Args:
+        directory: where the weights and state live (created).
+        monitor: a logged metric to minimise, e.g. "val_neg_elbo".
+        patience: epochs without improvement before training stops; None: no early stopping.
+    """
+
+    def __init__(self, directory: str, monitor: str = "val_neg_elbo", patience: int | None = None):
+        super().__init__()
+        if patience is not None:
+            check_positive("patience", patience, integer=True)
+        self.directory, self.monitor, self.patience = directory, monitor, patience
+        self.weights_path = os.path.join(directory, "best.weights.h5")
+        self.state_path = os.path.join(directory, "state.json")
+        self.state = self.read_state(directory)
+
+    @staticmethod
+    def read_state(directory: str) -> dict:
+        path = os.path.join(directory, "state.json")
+        if not os.path.exists(path):
+            return {"best": math.inf, "best_epoch": None, "last_epoch": -1, "wait": 0, "stopped": False}
+        with open(path) as f:
+            return json.load(f)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch <= self.state["last_epoch"]:  # repeated after a restart: already counted
+            return
+        if logs is None or self.monitor not in logs:
+            raise ValueError(
+                f"KeepBest monitors {self.monitor!r}, which the epoch did not log (is there "
+                f"validation data?). Logged: {sorted(logs or {})}"
+            )
+        value = float(logs[self.monitor])
+        state = self.state
+        os.makedirs(self.directory, exist_ok=True)
+        if value < state["best"]:
+            tmp = self.weights_path + ".tmp.weights.h5"
+            self.model.save_weights(tmp)
+            os.replace(tmp, self.weights_path)
+            state.update(best=value, best_epoch=epoch, wait=0)
+        else:
+            state["wait"] += 1
+        state["last_epoch"] = epoch
+        if self.patience is not None and state["wait"] >= self.patience:
+            state["stopped"] = True
+            self.model.stop_training = True
+        tmp = self.state_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(state, f)
+        os.replace(tmp, self.state_path)
+
+    def restore(self, model) -> int | None:
+        """Loads the best weights into `model`; returns the best epoch (None if none was saved)."""
+        if self.state["best_epoch"] is None:
+            return None
+        model.load_weights(self.weights_path)
+        return self.state["best_epoch"]
