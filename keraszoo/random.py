@@ -38,8 +38,7 @@ def replica_slice_noise(
     local_shape = tf.cast(local_shape, tf.int32)
     batch = local_shape[0]
     global_shape = tf.concat([[batch * num_replicas], local_shape[1:]], axis=0)
-    noise = draw(global_shape, seed)
-    return noise[replica * batch : (replica + 1) * batch]
+    return draw(global_shape, seed)[replica * batch : (replica + 1) * batch]
 
 
 def as_seed(seed) -> tf.Tensor:

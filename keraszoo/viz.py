@@ -18,11 +18,9 @@ def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np
     nrows = math.ceil(n / ncols)
     grid = np.ones(((h + pad) * nrows + pad, (w + pad) * ncols + pad, c), np.float32)
     for i, image in enumerate(images):
-        r, k = divmod(i, ncols)
-        grid[
-            pad + r * (h + pad) : pad + r * (h + pad) + h,
-            pad + k * (w + pad) : pad + k * (w + pad) + w,
-        ] = image
+        row, col = divmod(i, ncols)
+        top, left = pad + row * (h + pad), pad + col * (w + pad)
+        grid[top : top + h, left : left + w] = image
     return (grid * 255).round().astype(np.uint8)
 
 
@@ -40,6 +38,13 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save_figure(fig, path: str) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return path
 
 
 def save_png(path: str, image: np.ndarray) -> str:
@@ -69,20 +74,10 @@ def plot_history(csv_path: str, png_path: str, metrics=("neg_elbo", "recon_nll",
     for ax, name in zip(np.atleast_1d(axes), metrics, strict=True):
         for prefix, style in (("", "-"), ("val_", "--")):
             if rows and prefix + name in rows[0]:
-                ax.plot(
-                    epochs,
-                    [float(r[prefix + name]) for r in rows],
-                    style,
-                    label=prefix + name or name,
-                )
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("nats per example")
-        ax.set_title(name)
+                ax.plot(epochs, [float(r[prefix + name]) for r in rows], style, label=prefix + name)
+        ax.set(xlabel="epoch", ylabel="nats per example", title=name)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
-    return png_path
+    return _save_figure(fig, png_path)
 
 
 SMOOTHING_FIGURES = {
@@ -115,11 +110,8 @@ def plot_smoothing_functions(names, path, betas=(1.0, 4.0, 16.0), ps=(0.2, 0.5, 
             if col == 0:
                 ax.set_ylabel("ζ")
     axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, path)
 
 
 def main(argv=None) -> int:

@@ -30,28 +30,18 @@ from keraszoo._checks import check_one_of, check_positive
 
 SPLITS = ("train", "validation", "test")
 BINARIZE = ("none", "static", "dynamic")
-_TFDS = {
-    # name: (tfds name, {split: tfds split}, binary)
-    "binarized_mnist": (
-        "binarized_mnist",
-        {"train": "train", "validation": "validation", "test": "test"},
-        True,
-    ),
-    "mnist": (
-        "mnist",
-        {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"},
-        False,
-    ),
-    "fashion_mnist": (
-        "fashion_mnist",
-        {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"},
-        False,
-    ),
-    "cifar10": (
-        "cifar10",
-        {"train": "train[:45000]", "validation": "train[45000:]", "test": "test"},
-        False,
-    ),
+
+
+def _holdout(n: int) -> dict[str, str]:
+    """TFDS splits that hold out the training images from index `n` on for validation."""
+    return {"train": f"train[:{n}]", "validation": f"train[{n}:]", "test": "test"}
+
+
+_TFDS = {  # TFDS name: ({split: TFDS split}, binary)
+    "binarized_mnist": ({split: split for split in SPLITS}, True),
+    "mnist": (_holdout(50_000), False),
+    "fashion_mnist": (_holdout(50_000), False),
+    "cifar10": (_holdout(45_000), False),
 }
 DATASETS = ("digits", "npz", *_TFDS)
 
@@ -139,11 +129,9 @@ def _npz_split(path, split):
 def _tfds_split(name, split, data_dir, download):
     import tensorflow_datasets as tfds
 
-    tfds_name, splits, binary = _TFDS[name]
+    splits, binary = _TFDS[name]
     try:
-        ds, info = tfds.load(
-            tfds_name, split=splits[split], data_dir=data_dir, download=download, with_info=True
-        )
+        ds, info = tfds.load(name, split=splits[split], data_dir=data_dir, download=download, with_info=True)
     except Exception as err:  # noqa: BLE001 - TFDS raises anything from AssertionError to OSError
         raise DatasetUnavailableError(_unavailable_message(name, data_dir, download, err)) from None
     shape = tuple(info.features["image"].shape)
@@ -151,11 +139,11 @@ def _tfds_split(name, split, data_dir, download):
         num = info.splits[splits[split]].num_examples
     except KeyError:  # tfds.testing.mock_data leaves the split metadata empty
         num = None
-    if binary:  # stored as uint8 {0, 1}; `> 0` is exact there (and binary under mock_data too)
-        ds = ds.map(lambda ex: tf.cast(ex["image"] > 0, tf.float32), num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        ds = ds.map(lambda ex: tf.cast(ex["image"], tf.float32) / 255.0, num_parallel_calls=tf.data.AUTOTUNE)
-    return Split(ds, shape, binary, num)
+
+    def to_float(ex):  # binary: stored as uint8 {0, 1}; `> 0` is exact there (and binary under mock_data)
+        return tf.cast(ex["image"] > 0, tf.float32) if binary else tf.cast(ex["image"], tf.float32) / 255.0
+
+    return Split(ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE), shape, binary, num)
 
 
 def _unavailable_message(name, data_dir, download, err):
@@ -169,7 +157,7 @@ def _unavailable_message(name, data_dir, download, err):
         f"Dataset {name!r} cannot be loaded from data_dir={data_dir!r}: {how}. ({reason})\n"
         "What to do instead:\n"
         f'  - on a machine with a network, run `python -c "import tensorflow_datasets as tfds; '
-        f"tfds.load('{_TFDS[name][0]}', data_dir='DIR')\"` and pass --data-dir DIR;\n"
+        f"tfds.load('{name}', data_dir='DIR')\"` and pass --data-dir DIR;\n"
         "  - or use a local file: --dataset npz --data-file PATH.npz (arrays train/valid/test);\n"
         "  - or use the embedded dataset: --dataset digits (works offline)."
     )

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keraszoo.viz import _pyplot
+from keraszoo.viz import _pyplot, _save_figure
 
 DEFAULT_ESTIMATORS = (
     ("reparameterization", "none", 1),
@@ -108,8 +108,7 @@ def plot(rows: list[dict], path: str) -> str:
     labels = [f"{r['estimator']}\n{r['baseline']}, K={r['num_samples']}" for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     axes[0].bar(labels, [r["variance"] for r in rows], color="tab:blue")
-    axes[0].set_yscale("log")
-    axes[0].set_title("variance of the encoder gradient (trace)")
+    axes[0].set(yscale="log", title="variance of the encoder gradient (trace)")
     axes[1].bar(
         labels,
         [r["relative_bias"] for r in rows],
@@ -119,10 +118,7 @@ def plot(rows: list[dict], path: str) -> str:
     axes[1].set_title("relative bias vs. reference (± MC error)")
     for ax in axes:
         ax.tick_params(axis="x", labelsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, path)
 
 
 def main(argv=None) -> int:

@@ -120,9 +120,7 @@ def get_likelihood(spec: str | dict | Likelihood) -> Likelihood:
     """Returns a likelihood from a name (`"bernoulli"`), a config dict or an instance."""
     if isinstance(spec, Likelihood):
         return spec
-    if isinstance(spec, str):
-        spec = {"name": spec}
-    spec = dict(spec)
+    spec = {"name": spec} if isinstance(spec, str) else dict(spec)
     name = spec.pop("name", None)
     check_one_of("likelihood", name, _LIKELIHOODS)
     return _LIKELIHOODS[name](**spec)

@@ -25,6 +25,7 @@ closed-form pair, Monte Carlo otherwise.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -43,18 +44,6 @@ _CONTAINED_IN = {
     "unit": {"unit", "positive", "real"},
     "simplex": {"simplex"},
 }
-
-
-# U(0, 1) on the open interval: inverse CDFs such as Gumbel's −log(−log u) are infinite at 0.
-_open_uniform = open_uniform
-
-
-def _sampler(dist: Callable[[tf.DType], tfd.Distribution]):
-    return lambda shape, seed, dtype: dist(dtype).sample(shape, seed=seed)
-
-
-def _affine(loc, scale):
-    return tfb.Chain([tfb.Shift(loc), tfb.Scale(scale)])
 
 
 def _inside_simplex(z):
@@ -79,28 +68,26 @@ class PosteriorFamily:
 
     Attributes:
         name: registry name.
-        params: names of the per-dimension parameters, in encoder-output order.
-        positive: for each parameter, whether it is constrained to be > 0.
+        params: names of the per-dimension parameters, in encoder-output order; every one but
+            `loc` is constrained to be > 0.
         support: "real", "positive", "unit" or "simplex".
+        default_prior: name in `PRIORS`.
         closed_form: `closed_form(**params)` → the family's TFP distribution (batch [.., L],
             or event [L] for the simplex).
-        noise: `noise(shape, seed, dtype)` draws parameter-free ε (None: implicit
-            reparameterization via `closed_form(...).sample`).
-        noise_dist: the distribution of ε, for log p(ε) in the change of variables.
+        noise_dist: `noise_dist(dtype)` → the distribution of the parameter-free noise ε (None:
+            implicit reparameterization via `closed_form(...).sample`).
         bijector: `bijector(**params)` → g with z = g(ε).
-        default_prior: name in `PRIORS`.
+        log_scale: positive parameters as exp(raw) (an encoder's log σ) instead of softplus.
     """
 
     name: str
     params: tuple[str, ...]
-    positive: tuple[bool, ...]
     support: str
-    closed_form: Callable[..., tfd.Distribution]
     default_prior: str
-    noise: Callable | None = None
+    closed_form: Callable[..., tfd.Distribution]
     noise_dist: Callable[[tf.DType], tfd.Distribution] | None = None
     bijector: Callable[..., tfb.Bijector] | None = None
-    log_scale: bool = False  # positive parameters as exp(raw) (an encoder's log σ) instead of softplus
+    log_scale: bool = False
 
     @property
     def explicit(self) -> bool:
@@ -112,28 +99,33 @@ class PosteriorFamily:
 
     def constrain(self, raw: tf.Tensor) -> dict[str, tf.Tensor]:
         """Encoder output [..., len(params)·L] → named parameters, each [..., L]."""
-        chunks = tf.split(raw, len(self.params), axis=-1)
-        out = {}
-        for name, positive, chunk in zip(self.params, self.positive, chunks, strict=True):
-            if positive:
-                # softplus + floor keeps scales and concentrations away from 0 (finite log q).
-                chunk = tf.exp(chunk) if self.log_scale else tf.nn.softplus(chunk) + 1e-4
-            out[name] = chunk
-        return out
+        params = dict(zip(self.params, tf.split(raw, len(self.params), axis=-1), strict=True))
+        for name in self.params:
+            if name != "loc":  # softplus + floor keeps scales and concentrations away from 0 (finite log q).
+                params[name] = tf.exp(params[name]) if self.log_scale else tf.nn.softplus(params[name]) + 1e-4
+        return params
 
-    def distribution(self, params: dict[str, tf.Tensor]) -> tfd.Distribution:
-        """q(z|x) with one event of L per example; log_prob by change of variables when explicit."""
-        if self.explicit:
-            ref = next(iter(params.values()))
-            base = tfd.BatchBroadcast(self.noise_dist(ref.dtype), tf.shape(ref))
-            dist = tfd.TransformedDistribution(base, self.bijector(**params))
-        else:
-            dist = self.closed_form(**params)
+    def noise(self, shape, seed, dtype) -> tf.Tensor:
+        """Draws ε ~ `noise_dist`; uniform noise on the open interval, where inverse CDFs such as
+        Gumbel's −log(−log u) are finite."""
+        dist = self.noise_dist(dtype)
+        if isinstance(dist, tfd.Uniform):
+            return dist.low + (dist.high - dist.low) * open_uniform(shape, seed, dtype)
+        return dist.sample(shape, seed=seed)
+
+    def _one_event(self, dist: tfd.Distribution) -> tfd.Distribution:
         return dist if self.vector_event else tfd.Independent(dist, 1)
 
     def closed(self, params: dict[str, tf.Tensor]) -> tfd.Distribution:
-        dist = self.closed_form(**params)
-        return dist if self.vector_event else tfd.Independent(dist, 1)
+        return self._one_event(self.closed_form(**params))
+
+    def distribution(self, params: dict[str, tf.Tensor]) -> tfd.Distribution:
+        """q(z|x) with one event of L per example; log_prob by change of variables when explicit."""
+        if not self.explicit:
+            return self.closed(params)
+        ref = next(iter(params.values()))
+        base = tfd.BatchBroadcast(self.noise_dist(ref.dtype), tf.shape(ref))
+        return self._one_event(tfd.TransformedDistribution(base, self.bijector(**params)))
 
     def sample_from_noise(self, params: dict[str, tf.Tensor], eps: tf.Tensor) -> tf.Tensor:
         """The reparameterized sample z = g(ε) of an explicit family, differentiable in `params`.
@@ -162,106 +154,63 @@ class PosteriorFamily:
         return _INSIDE_SUPPORT[self.support](z)
 
 
-def _normal(dtype):
-    return tfd.Normal(tf.zeros([], dtype), tf.ones([], dtype))
+def _standard(cls, *args):
+    """`noise_dist` of the parameter-free distribution cls(*args)."""
+    return lambda dtype: cls(*(tf.constant(a, dtype) for a in args))
 
 
-def _unit_uniform(dtype):
-    return tfd.Uniform(tf.zeros([], dtype), tf.ones([], dtype))
+def _affine(loc, scale):
+    return tfb.Chain([tfb.Shift(loc), tfb.Scale(scale)])
+
+
+def _affine_half_width(loc, half_width):
+    return _affine(loc, half_width)
 
 
 def _inverse_cdf(cdf):
     return lambda **p: tfb.Invert(cdf(**p))
 
 
+_NORMAL, _UNIT = _standard(tfd.Normal, 0.0, 1.0), _standard(tfd.Uniform, 0.0, 1.0)
+
+# name, params, support, default prior, closed form, noise distribution, bijector g (z = g(ε))
 FAMILIES: dict[str, PosteriorFamily] = {
     f.name: f
     for f in [
-        PosteriorFamily(
-            "gaussian", ("loc", "scale"), (False, True), "real",
-            lambda loc, scale: tfd.Normal(loc, scale), "normal",
-            noise=lambda shape, seed, dtype: tf.random.stateless_normal(shape, seed, dtype=dtype),
-            noise_dist=_normal, bijector=_affine, log_scale=True,
-        ),
-        PosteriorFamily(
-            "laplace", ("loc", "scale"), (False, True), "real",
-            lambda loc, scale: tfd.Laplace(loc, scale), "laplace",
-            noise=_sampler(lambda d: tfd.Laplace(tf.zeros([], d), 1.0)),
-            noise_dist=lambda d: tfd.Laplace(tf.zeros([], d), 1.0), bijector=_affine,
-        ),
-        PosteriorFamily(
-            "logistic", ("loc", "scale"), (False, True), "real",
-            lambda loc, scale: tfd.Logistic(loc, scale), "logistic",
-            noise=_sampler(lambda d: tfd.Logistic(tf.zeros([], d), 1.0)),
-            noise_dist=lambda d: tfd.Logistic(tf.zeros([], d), 1.0), bijector=_affine,
-        ),
-        PosteriorFamily(
-            "student_t", ("loc", "scale"), (False, True), "real",
-            lambda loc, scale: tfd.StudentT(STUDENT_T_DF, loc, scale), "student_t",
-            noise=_sampler(lambda d: tfd.StudentT(tf.constant(STUDENT_T_DF, d), 0.0, 1.0)),
-            noise_dist=lambda d: tfd.StudentT(tf.constant(STUDENT_T_DF, d), 0.0, 1.0), bijector=_affine,
-        ),
-        PosteriorFamily(
-            "uniform", ("loc", "half_width"), (False, True), "real",
-            lambda loc, half_width: tfd.Uniform(loc - half_width, loc + half_width), "normal",
-            noise=lambda shape, seed, dtype: 2.0 * _open_uniform(shape, seed, dtype) - 1.0,
-            noise_dist=lambda d: tfd.Uniform(tf.constant(-1.0, d), 1.0),
-            bijector=lambda loc, half_width: _affine(loc, half_width),
-        ),
-        PosteriorFamily(
-            "triangular", ("loc", "half_width"), (False, True), "real",
-            lambda loc, half_width: tfd.Triangular(loc - half_width, loc + half_width, loc), "normal",
-            noise=_sampler(lambda d: tfd.Triangular(tf.constant(-1.0, d), 1.0, 0.0)),
-            noise_dist=lambda d: tfd.Triangular(tf.constant(-1.0, d), 1.0, 0.0),
-            bijector=lambda loc, half_width: _affine(loc, half_width),
-        ),
-        PosteriorFamily(
-            "lognormal", ("loc", "scale"), (False, True), "positive",
-            lambda loc, scale: tfd.LogNormal(loc, scale), "lognormal",
-            noise=lambda shape, seed, dtype: tf.random.stateless_normal(shape, seed, dtype=dtype),
-            noise_dist=_normal, bijector=lambda loc, scale: tfb.Chain([tfb.Exp(), _affine(loc, scale)]),
-            log_scale=True,
-        ),
-        PosteriorFamily(
-            "gamma", ("concentration", "rate"), (True, True), "positive",
-            lambda concentration, rate: tfd.Gamma(concentration, rate), "gamma",
-        ),
-        PosteriorFamily(
-            "beta", ("concentration1", "concentration0"), (True, True), "unit",
-            lambda concentration1, concentration0: tfd.Beta(concentration1, concentration0), "beta",
-        ),
-        PosteriorFamily(
-            "dirichlet", ("concentration",), (True,), "simplex",
-            lambda concentration: tfd.Dirichlet(concentration), "dirichlet",
-        ),
-        PosteriorFamily("chi2", ("df",), (True,), "positive", lambda df: tfd.Chi2(df), "chi2"),
-        PosteriorFamily(
-            "kumaraswamy", ("concentration1", "concentration0"), (True, True), "unit",
-            lambda concentration1, concentration0: tfd.Kumaraswamy(concentration1, concentration0), "beta",
-            noise=_open_uniform, noise_dist=_unit_uniform,
-            bijector=_inverse_cdf(
-                lambda concentration1, concentration0: tfb.KumaraswamyCDF(concentration1, concentration0)
-            ),
-        ),
-        PosteriorFamily(
-            "weibull", ("concentration", "scale"), (True, True), "positive",
-            lambda concentration, scale: tfd.Weibull(concentration, scale), "weibull",
-            noise=_open_uniform, noise_dist=_unit_uniform,
-            bijector=_inverse_cdf(lambda concentration, scale: tfb.WeibullCDF(scale, concentration)),
-        ),
-        PosteriorFamily(
-            "gumbel", ("loc", "scale"), (False, True), "real",
-            lambda loc, scale: tfd.Gumbel(loc, scale), "gumbel",
-            noise=_open_uniform, noise_dist=_unit_uniform,
-            bijector=_inverse_cdf(lambda loc, scale: tfb.GumbelCDF(loc, scale)),
-        ),
-        PosteriorFamily(
-            "exponential", ("rate",), (True,), "positive",
-            lambda rate: tfd.Exponential(rate), "exponential",
-            noise=_open_uniform, noise_dist=_unit_uniform,
-            # F⁻¹(u) = −log(1 − u)/rate: the Weibull inverse CDF with concentration 1.
-            bijector=_inverse_cdf(lambda rate: tfb.WeibullCDF(1.0 / rate, tf.ones_like(rate))),
-        ),
+        # location-scale: z = loc + scale·ε
+        PosteriorFamily("gaussian", ("loc", "scale"), "real", "normal", tfd.Normal, _NORMAL, _affine,
+                        log_scale=True),
+        PosteriorFamily("laplace", ("loc", "scale"), "real", "laplace", tfd.Laplace,
+                        _standard(tfd.Laplace, 0.0, 1.0), _affine),
+        PosteriorFamily("logistic", ("loc", "scale"), "real", "logistic", tfd.Logistic,
+                        _standard(tfd.Logistic, 0.0, 1.0), _affine),
+        PosteriorFamily("student_t", ("loc", "scale"), "real", "student_t",
+                        functools.partial(tfd.StudentT, STUDENT_T_DF),
+                        _standard(tfd.StudentT, STUDENT_T_DF, 0.0, 1.0), _affine),
+        PosteriorFamily("uniform", ("loc", "half_width"), "real", "normal",
+                        lambda loc, half_width: tfd.Uniform(loc - half_width, loc + half_width),
+                        _standard(tfd.Uniform, -1.0, 1.0), _affine_half_width),
+        PosteriorFamily("triangular", ("loc", "half_width"), "real", "normal",
+                        lambda loc, half_width: tfd.Triangular(loc - half_width, loc + half_width, loc),
+                        _standard(tfd.Triangular, -1.0, 1.0, 0.0), _affine_half_width),
+        # transformation: z = exp(loc + scale·ε)
+        PosteriorFamily("lognormal", ("loc", "scale"), "positive", "lognormal", tfd.LogNormal, _NORMAL,
+                        lambda loc, scale: tfb.Chain([tfb.Exp(), _affine(loc, scale)]), log_scale=True),
+        # implicit reparameterization gradients
+        PosteriorFamily("gamma", ("concentration", "rate"), "positive", "gamma", tfd.Gamma),
+        PosteriorFamily("beta", ("concentration1", "concentration0"), "unit", "beta", tfd.Beta),
+        PosteriorFamily("dirichlet", ("concentration",), "simplex", "dirichlet", tfd.Dirichlet),
+        PosteriorFamily("chi2", ("df",), "positive", "chi2", tfd.Chi2),
+        # inverse CDF: z = F⁻¹(ε), ε ~ U(0, 1)
+        PosteriorFamily("kumaraswamy", ("concentration1", "concentration0"), "unit", "beta", tfd.Kumaraswamy,
+                        _UNIT, _inverse_cdf(tfb.KumaraswamyCDF)),
+        PosteriorFamily("weibull", ("concentration", "scale"), "positive", "weibull", tfd.Weibull,
+                        _UNIT, _inverse_cdf(tfb.WeibullCDF)),
+        PosteriorFamily("gumbel", ("loc", "scale"), "real", "gumbel", tfd.Gumbel,
+                        _UNIT, _inverse_cdf(tfb.GumbelCDF)),
+        # F⁻¹(u) = −log(1 − u)/rate: the Weibull inverse CDF with concentration 1.
+        PosteriorFamily("exponential", ("rate",), "positive", "exponential", tfd.Exponential,
+                        _UNIT, _inverse_cdf(lambda rate: tfb.WeibullCDF(1.0 / rate, tf.ones_like(rate)))),
     ]
 }  # fmt: skip
 

@@ -134,14 +134,7 @@ def f3_root(beta, p, eps):
     return tf.where(left, left_value, right_value)
 
 
-_FUNCTIONS = {
-    "f1": f1,
-    "f2": f2,
-    "f2_root": f2_root,
-    "f2_hyperbolic": f2_hyperbolic,
-    "f3": f3,
-    "f3_root": f3_root,
-}
+_FUNCTIONS = {f.__name__: f for f in (f1, f2, f2_root, f2_hyperbolic, f3, f3_root)}
 
 
 def smooth(name: str, beta, p, eps, base: float = math.e) -> tf.Tensor:

@@ -75,9 +75,8 @@ def export_model(
         ValueError: `version` is not a positive integer.
     """
     model_name = model_name or model.registry_name
-    existing = list_versions(base_dir, model_name)
     if version is None:
-        version = (existing[-1] + 1) if existing else 1
+        version = max(list_versions(base_dir, model_name), default=0) + 1
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"Expected `version` to be a positive integer. Received: version={version!r}")
     root = os.path.join(base_dir, model_name)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keraszoo.estimators.discrete import open_uniform
 from keraszoo.layers.schedules import as_schedule
-from keraszoo.random import replica_slice_noise
+from keraszoo.random import open_uniform, replica_slice_noise
 
 
 class AnnealedSampler(keras.layers.Layer):

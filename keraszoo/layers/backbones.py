@@ -35,10 +35,8 @@ BACKBONES = tuple(_DEFAULTS)
 
 def normalize_backbone(spec: str | dict | None) -> dict:
     """Fills in defaults and validates a backbone spec; returns a plain, serializable dict."""
-    if spec is None:
-        spec = "mlp"
-    if isinstance(spec, str):
-        spec = {"name": spec}
+    if spec is None or isinstance(spec, str):
+        spec = {"name": "mlp" if spec is None else spec}
     spec = dict(spec)
     check_one_of("backbone name", spec.get("name"), BACKBONES)
     full = {"name": spec["name"], **_DEFAULTS[spec["name"]]}
@@ -65,11 +63,7 @@ def spatial_grid(spec: dict, data_shape: tuple[int, ...]) -> tuple[int, ...] | N
     """The latent grid (H/4, W/4) of a `resnet` backbone; None for backbones that flatten."""
     if spec["name"] != "resnet":
         return None
-    if len(data_shape) != 3 or data_shape[0] % 4 or data_shape[1] % 4:
-        raise ValueError(
-            "The `resnet` backbone needs images (height, width, channels) with height and width "
-            f"divisible by 4. Received: data_shape={tuple(data_shape)}"
-        )
+    _check_divisible(data_shape, 4, "The `resnet` backbone")
     return (data_shape[0] // 4, data_shape[1] // 4)
 
 
@@ -84,13 +78,9 @@ def build_encoder(
     h = x
     if spec["name"] == "conv":
         _check_conv_shape(spec, data_shape)
-        for i, f in enumerate(spec["filters"]):
-            h = keras.layers.Conv2D(
-                f, 3, strides=2, padding="same", activation=spec["activation"], name=f"conv_{i}"
-            )(h)
+        h = _stack(h, keras.layers.Conv2D, spec["filters"], "conv", **_strided(spec))
     h = keras.layers.Flatten()(h)
-    for layer in _dense_stack(spec["hidden_units"], spec["activation"], "enc"):
-        h = layer(h)
+    h = _stack(h, keras.layers.Dense, spec["hidden_units"], "enc_dense", activation=spec["activation"])
     out = keras.layers.Dense(math.prod(output_shape), name=head)(h)
     if len(output_shape) > 1:
         out = keras.layers.Reshape(output_shape)(out)
@@ -103,18 +93,15 @@ def build_decoder(spec: dict, latent_shape: tuple[int, ...], data_shape: tuple[i
     if spec["name"] == "resnet":
         return keras.Model(z, _resnet_decoder(spec, z, data_shape), name="decoder")
     h = keras.layers.Flatten()(z) if len(latent_shape) > 1 else z
-    for layer in _dense_stack(list(reversed(spec["hidden_units"])), spec["activation"], "dec"):
-        h = layer(h)
+    h = _stack(
+        h, keras.layers.Dense, reversed(spec["hidden_units"]), "dec_dense", activation=spec["activation"]
+    )
     if spec["name"] == "conv":
-        _check_conv_shape(spec, data_shape)
-        factor = 2 ** len(spec["filters"])
+        factor = _check_conv_shape(spec, data_shape)
         height, width, top = data_shape[0] // factor, data_shape[1] // factor, spec["filters"][-1]
         h = keras.layers.Dense(height * width * top, activation=spec["activation"], name="dec_project")(h)
         h = keras.layers.Reshape((height, width, top))(h)
-        for i, f in enumerate(reversed(spec["filters"])):
-            h = keras.layers.Conv2DTranspose(
-                f, 3, strides=2, padding="same", activation=spec["activation"], name=f"deconv_{i}"
-            )(h)
+        h = _stack(h, keras.layers.Conv2DTranspose, reversed(spec["filters"]), "deconv", **_strided(spec))
         out = keras.layers.Conv2D(data_shape[-1], 3, padding="same", name="outputs")(h)
     else:
         out = keras.layers.Dense(math.prod(data_shape), name="outputs")(h)
@@ -122,20 +109,31 @@ def build_decoder(spec: dict, latent_shape: tuple[int, ...], data_shape: tuple[i
     return keras.Model(z, out, name="decoder")
 
 
-def _dense_stack(units, activation, prefix):
-    return [
-        keras.layers.Dense(u, activation=activation, name=f"{prefix}_dense_{i}") for i, u in enumerate(units)
-    ]
+def _stack(h, layer, sizes, prefix, **kwargs):
+    """Applies `layer(size, name=f"{prefix}_{i}", **kwargs)` for each size in turn."""
+    for i, size in enumerate(sizes):
+        h = layer(size, name=f"{prefix}_{i}", **kwargs)(h)
+    return h
 
 
-def _check_conv_shape(spec, data_shape):
-    factor = 2 ** len(spec["filters"])
+def _strided(spec):
+    """The arguments of the `conv` backbone's (transposed) convolutions, which halve (double) H and W."""
+    return dict(kernel_size=3, strides=2, padding="same", activation=spec["activation"])
+
+
+def _check_divisible(data_shape, factor, backbone):
     if len(data_shape) != 3 or data_shape[0] % factor or data_shape[1] % factor:
         raise ValueError(
-            f"The `conv` backbone with {len(spec['filters'])} strided layers needs images "
-            f"(height, width, channels) with height and width divisible by {factor}. "
-            f"Received: data_shape={tuple(data_shape)}"
+            f"{backbone} needs images (height, width, channels) with height and width divisible by "
+            f"{factor}. Received: data_shape={tuple(data_shape)}"
         )
+
+
+def _check_conv_shape(spec, data_shape) -> int:
+    """Checks the image size for the `conv` backbone; returns its downsampling factor."""
+    factor = 2 ** len(spec["filters"])
+    _check_divisible(data_shape, factor, f"The `conv` backbone with {len(spec['filters'])} strided layers")
+    return factor
 
 
 def _residual_stack(h, spec, prefix):

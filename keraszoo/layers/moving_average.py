@@ -48,16 +48,9 @@ class MovingAverage(keras.layers.Layer):
         if self.debias and initializer != "zeros":
             raise ValueError(f"A debiased average starts at zero. Received: initializer={initializer!r}")
         self.initializer = initializer
-        self.average = self.add_weight(
-            shape=self.shape,
-            initializer=initializer,
-            trainable=False,
-            aggregation="only_first_replica",
-            name="average",
-        )
-        self.count = self.add_weight(
-            shape=(), initializer="zeros", trainable=False, aggregation="only_first_replica", name="count"
-        )
+        state = dict(trainable=False, aggregation="only_first_replica")
+        self.average = self.add_weight(shape=self.shape, initializer=initializer, name="average", **state)
+        self.count = self.add_weight(shape=(), initializer="zeros", name="count", **state)
         self.built = True  # all state is created above
 
     def update(self, value) -> tf.Tensor:

@@ -20,6 +20,8 @@ import tensorflow as tf
 class ExponentialSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """Exponential annealing from `initial` towards `limit`, updated every `every` steps."""
 
+    limit_name = "limit"  # the name of `limit` in the constructor and the config
+
     def __init__(self, initial: float, limit: float, rate: float, every: int = 1):
         for name, value in (("initial", initial), ("limit", limit)):
             if not value > 0:
@@ -49,33 +51,31 @@ class ExponentialSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return math.ceil(abs(math.log(self.limit / self.initial)) / self.rate / self.every) * self.every
 
     def get_config(self):
-        return {"initial": self.initial, "limit": self.limit, "rate": self.rate, "every": self.every}
+        return {"initial": self.initial, self.limit_name: self.limit, "rate": self.rate, "every": self.every}
 
 
 @keras.saving.register_keras_serializable(package="keraszoo")
 class TemperatureSchedule(ExponentialSchedule):
     """τ_t = max(minimum, initial · exp(−rate · K⌊t/K⌋)), K = `every` (Jang et al. 2017)."""
 
+    limit_name = "minimum"
+
     def __init__(self, initial: float = 1.0, minimum: float = 0.5, rate: float = 1e-4, every: int = 500):
         if minimum > initial:
             raise ValueError(f"Expected `minimum` <= initial={initial}. Received: minimum={minimum!r}")
         super().__init__(initial, minimum, rate, every)
-
-    def get_config(self):
-        return {"initial": self.initial, "minimum": self.limit, "rate": self.rate, "every": self.every}
 
 
 @keras.saving.register_keras_serializable(package="keraszoo")
 class BetaSchedule(ExponentialSchedule):
     """β_t = min(maximum, initial · exp(rate · K⌊t/K⌋)): sharpens smoothing towards β → ∞."""
 
+    limit_name = "maximum"
+
     def __init__(self, initial: float = 1.0, maximum: float = 10.0, rate: float = 2e-4, every: int = 100):
         if maximum < initial:
             raise ValueError(f"Expected `maximum` >= initial={initial}. Received: maximum={maximum!r}")
         super().__init__(initial, maximum, rate, every)
-
-    def get_config(self):
-        return {"initial": self.initial, "maximum": self.limit, "rate": self.rate, "every": self.every}
 
 
 def as_schedule(value, cls: type[ExponentialSchedule]) -> ExponentialSchedule:

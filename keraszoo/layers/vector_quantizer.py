@@ -169,9 +169,7 @@ class VectorQuantizerEMA(VectorQuantizer):
         seed: int | None = None,
         **kwargs,
     ):
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"Expected `decay` in (0, 1). Received: decay={decay!r}")
-        check_positive("epsilon", epsilon)
+        check_positive("epsilon", epsilon)  # `decay` is checked by `MovingAverage`
         if not restart_threshold >= 0:
             raise ValueError(
                 f"Expected `restart_threshold` >= 0. Received: restart_threshold={restart_threshold!r}"

@@ -30,7 +30,6 @@ from keraszoo.estimators import (
     bernoulli_sample,
     categorical_kl_uniform,
     categorical_sample,
-    get_estimator,
     straight_through_bernoulli,
     straight_through_categorical,
 )
@@ -55,7 +54,7 @@ class DiscreteVAE(VAE):
     ):
         self.sampler = self.sampler_class(
             temperature=DEFAULT_TEMPERATURE if temperature is None else temperature,
-            hard=estimator == get_estimator("gumbel_softmax_hard").name,
+            hard=estimator == "gumbel_softmax_hard",
             # Inside the model the sampler always receives the model's step seed; its own
             # generator only serves standalone calls.
             seed=seed,
@@ -70,7 +69,6 @@ class DiscreteVAE(VAE):
     logits_shape: tuple[int, ...] = ()
     _straight_through = None
     _exact = None
-    _kl = None
 
     def num_posterior_params(self):
         return self.latent_dim
@@ -91,12 +89,6 @@ class DiscreteVAE(VAE):
             sample = self._straight_through if self.estimator.straight_through else self._exact
             z = sample(tiled, noise)
         return tf.experimental.numpy.moveaxis(z, 1, 0)
-
-    def kl_terms(self, q, p, z, raw):
-        kl = self._kl(self._logits(raw))
-        if len(self.logits_shape) > 1:
-            kl = tf.reduce_sum(kl, axis=-1)
-        return kl, kl
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.sampler.schedule.get_config()}
@@ -121,7 +113,6 @@ class CategoricalVAE(DiscreteVAE):
 
     _straight_through = staticmethod(straight_through_categorical)
     _exact = staticmethod(categorical_sample)
-    _kl = staticmethod(categorical_kl_uniform)
 
     def __init__(self, data_shape, num_variables: int = 20, num_classes: int = 10, **kwargs):
         check_positive("num_variables", num_variables, integer=True)
@@ -139,6 +130,10 @@ class CategoricalVAE(DiscreteVAE):
     def prior(self):
         logits = tf.zeros(self.logits_shape, self.compute_dtype)
         return tfd.Independent(tfd.OneHotCategorical(logits=logits, dtype=self.compute_dtype), 1)
+
+    def kl_terms(self, q, p, z, raw):
+        kl = tf.reduce_sum(categorical_kl_uniform(self._logits(raw)), axis=-1)  # over the N variables
+        return kl, kl
 
     def posterior_mode(self, q, raw):
         logits = self._logits(raw)

@@ -17,7 +17,7 @@ import math
 import keras
 import tensorflow as tf
 
-from keraszoo._checks import check_one_of, check_positive
+from keraszoo._checks import check_one_of
 from keraszoo.distributions.smoothing import SMOOTHING_FUNCTIONS
 from keraszoo.layers import Smoothing
 from keraszoo.models.base import VAE
@@ -57,8 +57,7 @@ class DVAE(BinaryLatents, VAE):
         seed: int | None = None,
         **kwargs,
     ):
-        check_positive("latent_dim", latent_dim, integer=True)
-        check_one_of("smoothing", smoothing, SMOOTHING_FUNCTIONS)
+        check_one_of("smoothing", smoothing, SMOOTHING_FUNCTIONS)  # `latent_dim` is checked by `VAE`
         self.sampler = Smoothing(
             smoothing,
             beta=DEFAULT_BETA if beta is None else beta,

@@ -52,9 +52,6 @@ class CodeUsage(keras.metrics.Metric):
     def result(self):
         return self.used() / self.num_codes
 
-    def reset_state(self):
-        self.counts.assign(tf.zeros_like(self.counts))
-
 
 class DeadCodes(CodeUsage):
     """Number of codes never used since the last reset."""
@@ -74,13 +71,8 @@ class CodePrior(keras.Model):
         self, num_codes: int, length: int, dim: int = 128, heads: int = 4, layers: int = 2, **kwargs
     ):
         super().__init__(**kwargs)
-        self.num_codes, self.length, self.dim, self.heads, self.num_layers = (
-            num_codes,
-            length,
-            dim,
-            heads,
-            layers,
-        )
+        self.num_codes, self.length, self.dim = num_codes, length, dim
+        self.heads, self.num_layers = heads, layers
         self.embed = keras.layers.Embedding(num_codes + 1, dim)  # + a start token
         self.position = keras.layers.Embedding(length, dim)
         self.blocks = [
@@ -186,8 +178,7 @@ class VQVAE(ZooModel):
     def encoder_output_shape(self):
         return self.grid + (self.code_dim,)
 
-    def latent_shape(self):
-        return self.grid + (self.code_dim,)
+    latent_shape = encoder_output_shape  # the decoder sees code vectors on the same grid
 
     def decode_spec(self):
         return tf.TensorSpec((None,) + self.grid, tf.int32, name="indices")
