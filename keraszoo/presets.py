@@ -142,11 +142,90 @@ def zoo_table() -> str:
     return "\n".join(rows)
 
 
+TABLE_START, TABLE_END = "<!-- zoo-table:start -->", "<!-- zoo-table:end -->"
+
+
+def readme_table(readme: str) -> str:
+    """The zoo table between the markers of a README's text."""
+    start, end = readme.index(TABLE_START) + len(TABLE_START), readme.index(TABLE_END)
+    return readme[start:end].strip()
+
+
+def update_readme(path: str) -> None:
+    """Rewrites the zoo table between the markers of the README at `path` from the manifests."""
+    with open(path) as f:
+        text = f.read()
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    with open(path, "w") as f:
+        f.write(text[:start] + "\n" + zoo_table() + "\n" + text[end:])
+
+
+LIMITS = (
+    "Intended use: a trained generative model of 28×28 binary digit images for sampling, "
+    "reconstruction, likelihood estimates and as a starting point for fine-tuning "
+    "(`python -m keraszoo.recipes.train RECIPE --init-from-preset NAME`). Limits: trained on one "
+    "static binarization of MNIST, which it partly overfits (the exported weights are the best "
+    "validation epoch's); likelihoods of other images (other binarizations, other datasets, "
+    "intensities) are not meaningful; it is not a classifier."
+)
+
+
+def model_card(name: str) -> str:
+    """A model card (Markdown) for preset `name`, from its manifest."""
+    m = load_manifest(name)
+    cfg, train, test, data = m["config"], m["training"], m["test"], m["dataset"]
+    published = m["published"]
+    pub = f"{published['value']} ({published['metric']}, {published['source']})" if published else "—"
+    arch = {k: cfg[k] for k in ("encoder", "decoder", "latent_dim", "num_variables", "num_classes",
+                                "estimator", "objective", "num_codes", "code_dim") if k in cfg}  # fmt: skip
+    lines = [
+        f"# `{name}` (version {m['version']})",
+        "",
+        m["description"] + ".",
+        "",
+        f"- Model: `{m['model']}` — `keraszoo.from_preset({name!r})`; architecture {arch}",
+        f"- Data: `{data['name']}`"
+        + (f", file `{data['file']}` (sha256 `{data['sha256']}`)" if data["file"] else ""),
+        f"- Budget: {train['epochs']} epochs, {train['steps']} steps at batch {train['batch_size']}, "
+        f"learning rate {train['learning_rate']}, best epoch {train.get('best_epoch')}, "
+        f"{train['wall_seconds'] / 60:.0f} min on {train['machine']}",
+        f"- Reproduce: `{train['command']}` at commit `{train['git_commit']}`",
+        "",
+        "| test metric (nats) | ours | published |",
+        "|---|---|---|",
+        f"| −ELBO (1 exact sample per example, {test['num_examples']} examples) | {test['neg_elbo']:.2f} | "
+        + (pub if published and published["metric"] == "neg_elbo" else "—")
+        + " |",
+        f"| NLL, importance-weighted k = {test['num_samples']} | {test['nll']:.2f} | "
+        + (pub if published and published["metric"] == "nll" else "—")
+        + " |",
+        "",
+    ]
+    for picture in ("samples", "reconstructions"):
+        if os.path.exists(os.path.join(os.path.dirname(preset_dir(name)), f"{picture}.png")):
+            lines += [f"![{picture}]({picture}.png)", ""]
+    return "\n".join(lines + [LIMITS, ""])
+
+
 def main(argv=None) -> int:
-    del argv
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m keraszoo.presets", description="The zoo's trained presets."
+    )
+    parser.add_argument("--update-readme", metavar="README", help="rewrite the zoo table of this README")
+    parser.add_argument("--model-card", metavar="NAME", help="write exports/NAME/README.md from its manifest")
+    args = parser.parse_args(argv)
     if not _names():
         print(f"No presets found in {preset_roots()}.", file=sys.stderr)
         return 1
+    if args.model_card:
+        path = os.path.join(os.path.dirname(preset_dir(args.model_card)), "README.md")
+        with open(path, "w") as f:
+            f.write(model_card(args.model_card))
+        print(path)
+    if args.update_readme:
+        update_readme(args.update_readme)
     print(zoo_table())
     return 0
 

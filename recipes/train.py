@@ -93,6 +93,11 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-num-samples", type=int, help="k of the importance-weighted NLL")
     parser.add_argument("--seed", type=int)
     parser.add_argument(
+        "--init-from-preset",
+        metavar="NAME",
+        help="fine-tune: start from a preset's weights (keraszoo.list_presets())",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -119,6 +124,7 @@ def main(argv=None) -> int:
             "export_dir": args.export_dir,
             "eval_num_samples": args.eval_num_samples,
             "seed": args.seed,
+            "init_from_preset": args.init_from_preset,
             "jit_compile": args.jit_compile or None,
         }
         if args.no_download:

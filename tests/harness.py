@@ -10,6 +10,10 @@ round trip gives the same model, and every serving signature runs and returns na
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -139,3 +143,37 @@ def run_zoo_model_test(name: str, tmp_path):
         outputs = signature(**{k: tf.constant(inputs[k], spec.dtype) for k, spec in specs.items()})
         assert outputs and all(np.all(np.isfinite(v.numpy())) for v in outputs.values()), signature_name
     return model
+
+
+BLOCKED = ("keraszoo", "keras", "tensorflow_probability", "tf_keras")
+
+
+def _site_packages_without(target, blocked):
+    """A site directory of symlinks to this environment's packages, less `blocked` ones:
+    a Python started with -S and this PYTHONPATH has TensorFlow but not those packages."""
+    source = os.path.dirname(os.path.dirname(tf.__file__))
+    os.makedirs(target)
+    for entry in os.listdir(source):
+        top = entry.split("-")[0].split(".")[0].lower()
+        if top in blocked or entry.endswith(".pth") or top.startswith("__editable__"):
+            continue
+        os.symlink(os.path.join(source, entry), os.path.join(target, entry))
+    return target
+
+
+def serve_without_keraszoo(export_path, inputs: dict, tmp_path) -> dict:
+    """Calls every signature of a SavedModel in a Python where keraszoo, Keras, TFP and tf_keras
+    are not importable (as on a TF Serving host); returns {"signature/output": array}."""
+    np.savez(tmp_path / "in.npz", **inputs)
+    site = _site_packages_without(tmp_path / "site", BLOCKED)
+    script = os.path.join(os.path.dirname(__file__), "export", "serve_without_keraszoo.py")
+    result = subprocess.run(
+        [sys.executable, "-S", script, str(export_path), tmp_path / "in.npz", tmp_path / "out.npz"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return dict(np.load(tmp_path / "out.npz"))

@@ -29,6 +29,7 @@ from keraszoo.data import as_numpy, evaluation_binarize, load_split, make_pipeli
 from keraszoo.export import export_model
 from keraszoo.export.manifest import git_commit, machine_description, sha256_of
 from keraszoo.models import build_model
+from keraszoo.presets import from_preset
 from keraszoo.training.best import KeepBest
 from keraszoo.training.config import TrainConfig
 from keraszoo.training.evaluation import evaluate_bounds, to_float_dict
@@ -128,6 +129,8 @@ def train_and_evaluate(
     steps_per_epoch = max(1, int(train_ds.cardinality())) if train_ds.cardinality() > 0 else 1
     model = build_and_compile(config, train_split.data_shape, strategy, steps_per_epoch)
     _check_data_fits_likelihood(config, model, train_split)
+    if config.init_from_preset:
+        _init_from_preset(model, config.init_from_preset)
 
     history_csv = os.path.join(workdir, "history.csv")
     best = KeepBest(os.path.join(workdir, "best"), patience=config.patience)
@@ -184,6 +187,22 @@ def train_and_evaluate(
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(results, f, indent=2, default=str)
     return results
+
+
+def _init_from_preset(model, name: str) -> None:
+    """Copies the weights of preset `name` into `model` (same architecture), before training."""
+    source = from_preset(name)
+    mismatch = [
+        (a.path, tuple(a.shape), tuple(b.shape))
+        for a, b in zip(model.weights, source.weights, strict=False)
+        if tuple(a.shape) != tuple(b.shape)
+    ]
+    if type(source) is not type(model) or len(source.weights) != len(model.weights) or mismatch:
+        raise ValueError(
+            f"Preset {name!r} ({type(source).__name__}, {len(source.weights)} weights) does not fit "
+            f"this {type(model).__name__} ({len(model.weights)} weights); first differences: {mismatch[:3]}"
+        )
+    model.set_weights(source.get_weights())
 
 
 def _manifest_metadata(config: TrainConfig, model, results: dict, command: str | None) -> dict:

@@ -10,6 +10,7 @@ import tensorflow as tf
 from keraszoo import GaussianVAE, available_models, get_model_class
 from keraszoo.export import MANIFEST, ExportExistsError, export_model, list_versions
 from tests.conftest import small_vae_config
+from tests.harness import serve_without_keraszoo
 
 HERE = os.path.dirname(__file__)
 
@@ -41,21 +42,6 @@ def exported_family(request, tmp_path_factory):
     return model, export_model(model, str(tmp_path_factory.mktemp("exports")))
 
 
-def _site_packages_without(target, blocked):
-    """A site directory of symlinks to this environment's packages, less `blocked` ones:
-    a Python started with -S and this PYTHONPATH has TensorFlow but not those packages."""
-    import tensorflow
-
-    source = os.path.dirname(os.path.dirname(tensorflow.__file__))
-    os.makedirs(target)
-    for entry in os.listdir(source):
-        top = entry.split("-")[0].split(".")[0].lower()
-        if top in blocked or entry.endswith(".pth") or top.startswith("__editable__"):
-            continue
-        os.symlink(os.path.join(source, entry), os.path.join(target, entry))
-    return target
-
-
 @pytest.mark.slow
 def test_export_serves_without_keraszoo_and_matches_keras(exported_family, tmp_path, binary_batch):
     model, path = exported_family
@@ -65,27 +51,7 @@ def test_export_serves_without_keraszoo_and_matches_keras(exported_family, tmp_p
     for name in ("codes", "indices"):  # discrete models decode integer codes
         if name in (encoded := model.encode(binary_batch[:3])):
             inputs[name] = encoded[name].numpy()
-    np.savez(tmp_path / "in.npz", **inputs)
-    site = _site_packages_without(
-        tmp_path / "site", ("keraszoo", "keras", "tensorflow_probability", "tf_keras")
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-S",
-            os.path.join(HERE, "serve_without_keraszoo.py"),
-            path,
-            tmp_path / "in.npz",
-            tmp_path / "out.npz",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(site)},
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = dict(np.load(tmp_path / "out.npz"))
+    out = serve_without_keraszoo(path, inputs, tmp_path)
     expected = {}
     for signature, (fn, specs) in model.serving_endpoints().items():
         args = [tf.constant(inputs[spec.name], spec.dtype) for spec in specs]

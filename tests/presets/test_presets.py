@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -112,3 +113,23 @@ def test_cli_prints_the_zoo_table(presets):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "| `gaussian_vae_digits` | `gaussian_vae` | Gaussian VAE on the 8x8 digits" in out.stdout
+
+
+class _FirstWeights(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.weights = [w.numpy().copy() for w in self.model.weights]
+
+
+@pytest.mark.slow
+def test_fine_tuning_starts_from_the_preset(presets, tmp_path):
+    config = TrainConfig.from_dict(get_config("gaussian_vae_digits", smoke=True)).replace(
+        export_dir=None, pictures=False, init_from_preset="gaussian_vae_digits", epochs=1
+    )
+    first = _FirstWeights()
+    train_and_evaluate(config, str(tmp_path / "tune"), callbacks=[first], verbose=0)
+    preset = keraszoo.from_preset("gaussian_vae_digits")
+    for a, b in zip(first.weights, preset.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    wider = config.replace(model_config={**config.model_config, "latent_dim": 3})
+    with pytest.raises(ValueError, match="Preset 'gaussian_vae_digits' .* does not fit this GaussianVAE"):
+        train_and_evaluate(wider, str(tmp_path / "wider"), verbose=0)

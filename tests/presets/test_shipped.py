@@ -1,0 +1,78 @@
+"""Every preset shipped in exports/ is verified, not asserted.
+
+For each preset: the manifest follows the schema and names the data file whose sha256 it
+records; the Keras model (`from_preset`) recomputes the test −ELBO on a fixed random subset of
+the test split that agrees with the manifest's full-test-split figure within 4 standard errors
+(the subset mean of per-example −ELBO estimates has standard error σ/√n, σ their spread, so a
+model that is not the one measured, or a changed estimator, is caught while sampling noise is
+not); the SavedModel answers every signature in a process without keraszoo, Keras or TFP and
+agrees with Keras on the same inputs and seeds.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from keraszoo.data import evaluation_binarize, load_split
+from keraszoo.export import list_versions
+from keraszoo.export.manifest import sha256_of, validate_manifest
+from keraszoo.presets import from_preset, load_manifest, preset_dir, readme_table, zoo_table
+from tests.conftest import SHARED_NPZ
+from tests.harness import serve_without_keraszoo, serving_inputs
+
+SHIPPED = os.path.join(os.path.dirname(__file__), "..", "..", "exports")
+NAMES = sorted(n for n in os.listdir(SHIPPED) if list_versions(SHIPPED, n))
+SUBSET = 500
+
+
+def _test_subset(manifest):
+    """A fixed random subset of the preset's test split (the binarized MNIST test split is ordered)."""
+    config = manifest["training"]["config"]
+    if manifest["dataset"]["file"]:
+        if not os.path.exists(SHARED_NPZ):
+            pytest.skip(f"the preset's data file is not here: {SHARED_NPZ}")
+        assert sha256_of(SHARED_NPZ) == manifest["dataset"]["sha256"], (
+            "not the data the preset was trained on"
+        )
+        split = load_split("npz", "test", path=SHARED_NPZ)
+    else:
+        split = load_split(manifest["dataset"]["name"], "test", download=False)
+    x = np.stack(list(split.dataset.as_numpy_iterator())).astype("float32")
+    if evaluation_binarize(config["binarize"]) == "static" and not split.binary:
+        pytest.skip("statically binarized intensities are recomputed by the training pipeline only")
+    pick = np.random.default_rng(0).permutation(len(x))[: min(SUBSET, len(x))]
+    return x[pick]
+
+
+@pytest.fixture(autouse=True)
+def _shipped_presets(monkeypatch):
+    monkeypatch.setenv("KERASZOO_PRESETS", SHIPPED)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_preset_matches_its_manifest(name, tmp_path):
+    manifest = validate_manifest(load_manifest(name))
+    x = _test_subset(manifest)
+    model = from_preset(name)
+    neg_elbo = np.concatenate(
+        [-model.elbo(x[i : i + 100], seed=[i, 0])["elbo"].numpy() for i in range(0, len(x), 100)]
+    )
+    stderr = neg_elbo.std() / np.sqrt(len(neg_elbo))
+    assert abs(neg_elbo.mean() - manifest["test"]["neg_elbo"]) < 4 * stderr, (neg_elbo.mean(), stderr)
+
+    inputs = serving_inputs(model, x[:8])
+    out = serve_without_keraszoo(preset_dir(name), inputs, tmp_path)
+    assert {k.split("/")[0] for k in out} == set(manifest["signatures"])
+    np.testing.assert_allclose(
+        out["elbo/elbo"], model.elbo(x[:8], seed=inputs["seed"])["elbo"], rtol=1e-4, atol=1e-4
+    )
+
+
+def test_readme_zoo_table_comes_from_the_manifests():
+    readme = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
+    with open(readme) as f:
+        assert readme_table(f.read()) == zoo_table(), (
+            "run: python -m keraszoo.presets --update-readme README.md"
+        )
