@@ -77,7 +77,7 @@ def headline(manifest: dict) -> str:
     """The headline metric of a manifest, e.g. "NLL 89.21 nats (k=5000)"."""
     test = manifest["test"]
     if test.get("num_samples", 1) > 1:
-        return f"NLL {test['nll']:.2f} nats (k={test['num_samples']})"
+        return f"NLL {test['nll']:.2f} nats (k={int(test['num_samples'])})"
     return f"-ELBO {test['neg_elbo']:.2f} nats"
 
 
@@ -160,14 +160,22 @@ def update_readme(path: str) -> None:
         f.write(text[:start] + "\n" + zoo_table() + "\n" + text[end:])
 
 
-LIMITS = (
-    "Intended use: a trained generative model of 28×28 binary digit images for sampling, "
-    "reconstruction, likelihood estimates and as a starting point for fine-tuning "
-    "(`python -m keraszoo.recipes.train RECIPE --init-from-preset NAME`). Limits: trained on one "
-    "static binarization of MNIST, which it partly overfits (the exported weights are the best "
-    "validation epoch's); likelihoods of other images (other binarizations, other datasets, "
-    "intensities) are not meaningful; it is not a classifier."
-)
+def _limits(manifest: dict) -> str:
+    shape = "×".join(str(d) for d in manifest["config"]["data_shape"])
+    binarize = manifest["training"]["config"]["binarize"]
+    data = (
+        "one fixed (static) binarization, which it partly overfits (the exported weights are the "
+        "best validation epoch's)"
+        if binarize in ("none", "static")
+        else "binarizations drawn afresh each epoch (dynamic)"
+    )
+    return (
+        f"Intended use: a generative model of {shape} binary images like those of "
+        f"`{manifest['dataset']['name']}`, for sampling, reconstruction, likelihood estimates and as a "
+        "starting point for fine-tuning (`python -m keraszoo.recipes.train RECIPE --init-from-preset "
+        f"NAME`). Limits: trained on {data}; likelihoods of other images (other binarizations or "
+        "datasets, intensities) are not meaningful; it is not a classifier."
+    )
 
 
 def model_card(name: str) -> str:
@@ -193,18 +201,19 @@ def model_card(name: str) -> str:
         "",
         "| test metric (nats) | ours | published |",
         "|---|---|---|",
-        f"| −ELBO (1 exact sample per example, {test['num_examples']} examples) | {test['neg_elbo']:.2f} | "
+        f"| −ELBO (1 exact sample per example, {int(test['num_examples'])} examples) | "
+        f"{test['neg_elbo']:.2f} | "
         + (pub if published and published["metric"] == "neg_elbo" else "—")
         + " |",
-        f"| NLL, importance-weighted k = {test['num_samples']} | {test['nll']:.2f} | "
+        f"| NLL, importance-weighted k = {int(test['num_samples'])} | {test['nll']:.2f} | "
         + (pub if published and published["metric"] == "nll" else "—")
         + " |",
         "",
     ]
-    for picture in ("samples", "reconstructions"):
+    for picture in ("samples", "reconstructions", "curves"):
         if os.path.exists(os.path.join(os.path.dirname(preset_dir(name)), f"{picture}.png")):
             lines += [f"![{picture}]({picture}.png)", ""]
-    return "\n".join(lines + [LIMITS, ""])
+    return "\n".join(lines + [_limits(m), ""])
 
 
 def main(argv=None) -> int:
