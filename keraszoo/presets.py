@@ -74,9 +74,11 @@ def load_manifest(name: str, version: int | None = None) -> dict:
 
 
 def headline(manifest: dict) -> str:
-    """The headline metric of a manifest, e.g. "NLL 89.21 nats (k=5000)"."""
-    test = manifest["test"]
-    if test.get("num_samples", 1) > 1:
+    """The headline metric of a manifest, e.g. "NLL 89.21 nats (k=5000)": the published figure's
+    metric where there is one, else the importance-weighted NLL."""
+    test, published = manifest["test"], manifest["published"]
+    metric = published["metric"] if published else ("nll" if test.get("num_samples", 1) > 1 else "neg_elbo")
+    if metric == "nll":
         return f"NLL {test['nll']:.2f} nats (k={int(test['num_samples'])})"
     return f"-ELBO {test['neg_elbo']:.2f} nats"
 
@@ -195,8 +197,13 @@ def model_card(name: str) -> str:
         f"- Data: `{data['name']}`"
         + (f", file `{data['file']}` (sha256 `{data['sha256']}`)" if data["file"] else ""),
         f"- Budget: {train['epochs']} epochs, {train['steps']} steps at batch {train['batch_size']}, "
-        f"learning rate {train['learning_rate']}, best epoch {train.get('best_epoch')}, "
-        f"{train['wall_seconds'] / 60:.0f} min on {train['machine']}",
+        f"learning rate {train['learning_rate']}, "
+        + (
+            f"best validation epoch {train['best_epoch']}, "
+            if train.get("best_epoch") is not None
+            else "the last epoch (no best-epoch selection), "
+        )  # fmt: skip
+        + f"{train['wall_seconds'] / 60:.0f} min on {train['machine']}",
         f"- Reproduce: `{train['command']}` at commit `{train['git_commit']}`",
         "",
         "| test metric (nats) | ours | published |",
