@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keraszoo.export import export_model
+from keraszoo.export import KERAS_MODEL, export_model
 from keraszoo.models import get_model_class
 
 
@@ -134,8 +134,13 @@ def run_zoo_model_test(name: str, tmp_path):
     assert type(loaded) is cls and loaded.get_config() == model.get_config()
     np.testing.assert_allclose(loaded.elbo(x, seed=3)["elbo"], elbo, rtol=1e-5, atol=1e-5)
 
-    # Every serving signature runs on the exported SavedModel and returns named outputs.
-    loaded_export = tf.saved_model.load(export_model(model, str(tmp_path / "exports")))
+    # The export's Keras model (no optimizer state) is the same model; every serving signature
+    # of its SavedModel runs and returns named outputs.
+    export_dir = export_model(model, str(tmp_path / "exports"))
+    keras_copy = keras.models.load_model(os.path.join(export_dir, KERAS_MODEL))
+    assert type(keras_copy) is cls and getattr(keras_copy, "optimizer", None) is None
+    np.testing.assert_allclose(keras_copy.elbo(x, seed=3)["elbo"], elbo, rtol=1e-5, atol=1e-5)
+    loaded_export = tf.saved_model.load(export_dir)
     inputs = serving_inputs(model, x)
     assert {"serving_default", "encode", "decode", "sample", "elbo"} <= set(loaded_export.signatures)
     for signature_name, signature in loaded_export.signatures.items():

@@ -45,6 +45,14 @@ def list_versions(base_dir: str, model_name: str) -> list[int]:
     return sorted(int(d) for d in os.listdir(root) if d.isdigit())
 
 
+def save_without_optimizer(model, path: str) -> None:
+    """Saves `model` as a `.keras` file of config and weights only: a trainable model to compile
+    anew, a third of the size of one that carries Adam's two moment estimates per weight."""
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    copy.save(path)
+
+
 def write_manifest(version_dir: str, manifest: dict) -> None:
     """Writes `keraszoo_manifest.json` into a version directory."""
     with open(os.path.join(version_dir, MANIFEST), "w") as f:
@@ -95,7 +103,7 @@ def export_model(
         for name, (fn, signature) in endpoints.items():
             archive.add_endpoint(name=name, fn=fn, input_signature=signature)
         archive.write_out(tmp, verbose=False)
-        model.save(os.path.join(tmp, KERAS_MODEL))
+        save_without_optimizer(model, os.path.join(tmp, KERAS_MODEL))
         manifest = {
             "keraszoo_version": keraszoo.__version__,
             "model": model.registry_name,
