@@ -10,7 +10,9 @@ Sources, by name:
     cifar10          TFDS, 32×32×3; validation = the last 5 000 training images.
     npz              a local .npz with arrays `train`, `valid`, `test` of shape (n, H, W) or
                      (n, H, W, C), values in {0, 1} or uint8 0..255 (the layout of
-                     shared/data/binarized_mnist.npz); pass `path=`.
+                     shared/data/binarized_mnist.npz); pass `path=`. Loading any split checks
+                     all three arrays' dtypes and image shapes (from their headers), and the
+                     split's values (finite, within 0..255): a bad file is one ValueError.
 
 Binarization (`make_pipeline(binarize=...)`):
     "none"     keep intensities;
@@ -20,8 +22,11 @@ Binarization (`make_pipeline(binarize=...)`):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import zipfile
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -78,7 +83,9 @@ def load_split(
         path: the .npz file, for name="npz".
 
     Raises:
-        ValueError: unknown name or split, or a malformed .npz.
+        ValueError: unknown name or split, or an .npz that is missing, unreadable, or whose arrays
+            are not numeric images of one shape, or whose split holds NaN/Inf or values outside
+            0..255.
         DatasetUnavailableError: a TFDS dataset that is not prepared and cannot be downloaded.
     """
     check_one_of("dataset", name, DATASETS)
@@ -104,26 +111,118 @@ def _from_array(images: np.ndarray, binary: bool) -> Split:
     return Split(tf.data.Dataset.from_tensor_slices(images), tuple(images.shape[1:]), binary, len(images))
 
 
+_NPZ_ARRAYS = {"train": "train", "validation": "valid", "test": "test"}  # split: array in the .npz
+# What reading a damaged file raises: zipfile and zlib errors, numpy's format errors (ValueError),
+# truncated data (EOFError), I/O errors and unsupported zip compression (NotImplementedError).
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError)
+
+
+def _unreadable_npz(path, reason):
+    return ValueError(
+        f"Expected a readable .npz file (arrays train/valid/test, as written by np.savez). "
+        f"Received: path={path!r}, which cannot be read ({reason})"
+    )
+
+
+@contextlib.contextmanager
+def _reading_npz(path):
+    """Turns the errors of reading a damaged or non-.npz file into one ValueError naming it."""
+    try:
+        yield
+    except _UNREADABLE as err:
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}" if str(err) else type(err).__name__
+        raise _unreadable_npz(path, reason) from None
+
+
 def _npz_split(path, split):
     if not path:
         raise ValueError("Dataset 'npz' needs `path` (the .npz file). Received: path=None")
     if not os.path.exists(path):
         raise ValueError(f"No such .npz file. Received: path={path!r}")
-    key = {"validation": "valid"}.get(split, split)
-    with np.load(path) as data:
-        if key not in data:
+    key = _NPZ_ARRAYS[split]
+    with _reading_npz(path), open(path, "rb") as f:
+        head = f.read(6)
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):  # zip or .npy
+        # (np.load would try it as a pickle, and say so)
+        raise _unreadable_npz(path, f"not a zip archive: it starts with {head!r}" if head else "empty file")
+    with _reading_npz(path):
+        data = np.load(path)
+    if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy file loads as one array
+        raise ValueError(
+            "Expected an .npz file (arrays train/valid/test, as written by np.savez). "
+            f"Received: path={path!r}, a .npy file of one array of shape {data.shape}"
+        )
+    with data:
+        with _reading_npz(path):  # shapes and dtypes of all three arrays, from their headers
+            headers = {k: _npy_header(data, k) for k in _NPZ_ARRAYS.values() if k in data.files}
+        if key not in headers:
             raise ValueError(f"The .npz file {path!r} has no array {key!r}; it has {sorted(data.files)}.")
-        images = data[key]
+        _check_npz_headers(path, headers)
+        with _reading_npz(path):
+            images = data[key]
+    _check_npz_values(path, key, images)
     if images.ndim == 3:
         images = images[..., None]
-    if images.ndim != 4:
-        raise ValueError(
-            f"Expected arrays of shape (n, H, W) or (n, H, W, C) in {path!r}. Received: {images.shape}"
-        )
     binary = bool(np.isin(images, (0, 1)).all())
     if not binary:
         images = images.astype(np.float32) / 255.0
     return _from_array(images, binary)
+
+
+def _npy_header(data, key):
+    """(shape, dtype) of array `key` of an open .npz, read from its .npy header (not its data)."""
+    member = f"{key}.npy" if f"{key}.npy" in data.zip.namelist() else key
+    with data.zip.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        if version in ((1, 0), (2, 0)):
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read(f)
+            return shape, dtype
+    array = data[key]  # a newer .npy format version: read the array itself
+    return array.shape, array.dtype
+
+
+def _check_npz_headers(path, headers):
+    """Every array: numeric images (n, H, W) or (n, H, W, C), n >= 1; all of one image shape."""
+    for key, (shape, dtype) in headers.items():
+        if dtype.kind not in "biuf":
+            raise ValueError(
+                f"Expected numeric image arrays (bool, integer or float) in .npz file {path!r}. "
+                f"Received: array {key!r} of dtype {dtype} and shape {shape}"
+            )
+        if len(shape) not in (3, 4) or 0 in shape:
+            raise ValueError(
+                f"Expected arrays of shape (n, H, W) or (n, H, W, C), with no zero size, in .npz file "
+                f"{path!r}. Received: array {key!r} of shape {shape}"
+            )
+    image_shapes = {key: shape[1:] + (1,) * (4 - len(shape)) for key, (shape, _) in headers.items()}
+    if len(set(image_shapes.values())) > 1:
+        received = ", ".join(f"{key!r} of shape {shape}" for key, (shape, _) in headers.items())
+        raise ValueError(
+            f"Expected the arrays of .npz file {path!r} to hold images of one shape (H, W) or "
+            f"(H, W, C). Received: {received}"
+        )
+
+
+def _check_npz_values(path, key, images):
+    """Finite values in {0, 1} or 0..255 (what `_npz_split` reads as binary or as uint8 intensities)."""
+    if images.dtype.kind == "f":
+        nan, inf = int(np.isnan(images).sum()), int(np.isinf(images).sum())
+        if nan or inf:
+            raise ValueError(
+                f"Expected finite values in .npz file {path!r}. Received: array {key!r} holds "
+                f"{nan + inf} NaN/Inf values ({nan} NaN, {inf} Inf) among its {images.size}"
+            )
+    low, high = images.min(), images.max()
+    if low < 0 or high > 255:
+        raise ValueError(
+            f"Expected values in {{0, 1}} or 0..255 in .npz file {path!r}. Received: array {key!r} "
+            f"with values from {low} to {high}"
+        )
 
 
 def _tfds_split(name, split, data_dir, download):

@@ -119,7 +119,13 @@ class CategoricalVAE(DiscreteVAE):
         check_positive("num_classes", num_classes, integer=True)
         if num_classes < 2:
             raise ValueError(f"Expected `num_classes` >= 2. Received: num_classes={num_classes}")
-        kwargs.pop("latent_dim", None)  # derived: N·M
+        # Derived: N·M. Saved configs carry it; any other value would be ignored, so it is an error.
+        latent_dim = kwargs.pop("latent_dim", num_variables * num_classes)
+        if latent_dim != num_variables * num_classes:
+            raise ValueError(
+                "`categorical_vae` derives latent_dim = num_variables × num_classes "
+                f"= {num_variables * num_classes}; set those instead. Received: latent_dim={latent_dim!r}"
+            )
         self.num_variables, self.num_classes = num_variables, num_classes
         self.logits_shape = (num_variables, num_classes)
         super().__init__(data_shape, latent_dim=num_variables * num_classes, **kwargs)
@@ -157,7 +163,9 @@ class CategoricalVAE(DiscreteVAE):
 
     @classmethod
     def example_config(cls):
-        return {**super().example_config(), "num_variables": 3, "num_classes": 4}
+        config = {**super().example_config(), "num_variables": 3, "num_classes": 4}
+        config.pop("latent_dim")  # derived: N·M
+        return config
 
     def get_config(self):
         return {**super().get_config(), "num_variables": self.num_variables, "num_classes": self.num_classes}

@@ -36,9 +36,15 @@ class GaussianVAE(ContinuousVAE):
 
     kl_choices = ("auto", "analytic", "monte_carlo", "param_l2")
 
-    def __init__(self, data_shape, **kwargs):
-        for fixed in ("posterior", "prior"):
-            kwargs.pop(fixed, None)  # present in configs saved by ContinuousVAE.get_config
+    def __init__(self, data_shape, posterior: str = "gaussian", prior: str = "normal", **kwargs):
+        # Saved configs carry posterior="gaussian", prior="normal"; any other value would be
+        # silently ignored, so it is an error.
+        for name, value, fixed in (("posterior", posterior, "gaussian"), ("prior", prior, "normal")):
+            if value != fixed:
+                raise ValueError(
+                    f"`gaussian_vae` fixes the {name} to {fixed!r}; use `continuous_vae` to choose it. "
+                    f"Received: {name}={value!r}"
+                )
         super().__init__(data_shape, posterior="gaussian", prior="normal", **kwargs)
 
     def uses_analytic_kl(self):

@@ -129,7 +129,8 @@ class VQVAE(ZooModel):
             and `"conv"` map the image to `num_latents` code vectors.
         num_codes: M (paper: 512).
         code_dim: D (paper: 64).
-        num_latents: number of code vectors of the flattening backbones (unused by `resnet`).
+        num_latents: number of code vectors of the flattening backbones (default 16); an error
+            with `resnet`, whose grid is (H/4, W/4).
         ema: EMA codebook updates (`VectorQuantizerEMA`) instead of the codebook loss.
         decay: γ of the EMA.
         commitment_cost: β (0.25).
@@ -146,21 +147,29 @@ class VQVAE(ZooModel):
     encoder_head = "pre_quantization"
     second_stage = "code_prior"
 
-    def __init__(self, data_shape, num_codes: int = 512, code_dim: int = 64, num_latents: int = 16,
+    def __init__(self, data_shape, num_codes: int = 512, code_dim: int = 64, num_latents: int | None = None,
                  ema: bool = True, decay: float = 0.99, commitment_cost: float = 0.25,
                  restart_threshold: float = 0.0, prior=None, **kwargs):  # fmt: skip
         check_positive("num_codes", num_codes, integer=True)
         check_positive("code_dim", code_dim, integer=True)
-        check_positive("num_latents", num_latents, integer=True)
         if restart_threshold and not ema:
             raise ValueError(
                 "Dead-code restarts need the EMA codebook (ema=True). "
                 f"Received: restart_threshold={restart_threshold}, ema={ema}"
             )
-        self.num_codes, self.code_dim, self.num_latents = num_codes, code_dim, num_latents
         data_shape = tuple(int(d) for d in data_shape)
         encoder = normalize_backbone(kwargs.get("encoder") or self.default_encoder)
-        self.grid = spatial_grid(encoder, data_shape) or (num_latents,)
+        grid = spatial_grid(encoder, data_shape)
+        if grid is not None and num_latents is not None:  # it would be silently ignored
+            raise ValueError(
+                "The `resnet` backbone sets the code grid from the image (H/4, W/4); `num_latents` "
+                f"is for the flattening backbones. Received: num_latents={num_latents!r}"
+            )
+        if grid is None:
+            num_latents = 16 if num_latents is None else num_latents
+            check_positive("num_latents", num_latents, integer=True)
+        self.num_codes, self.code_dim, self.num_latents = num_codes, code_dim, num_latents
+        self.grid = grid or (num_latents,)
         vq_kwargs = dict(decay=decay, restart_threshold=restart_threshold, seed=kwargs.get("seed"))
         self.quantizer = (VectorQuantizerEMA if ema else VectorQuantizer)(
             num_codes, code_dim, commitment_cost, name="quantizer", **(vq_kwargs if ema else {})

@@ -18,6 +18,7 @@ import json
 import os
 import shlex
 import sys
+import tempfile
 import time
 
 import keras
@@ -96,7 +97,8 @@ def train_and_evaluate(
         config: a `TrainConfig` (or its dict form).
         workdir: the run directory; an existing one is resumed from its last epoch.
         callbacks: extra Keras callbacks for `fit`.
-        verbose: Keras verbosity (progress bars).
+        verbose: Keras verbosity: 1 a progress bar, or one line per epoch when standard output
+            is not a terminal (a log file); 2 one line per epoch; 0 silent.
         command: the command line that reproduces the run, for the export manifest (default:
             this process's arguments).
 
@@ -105,7 +107,12 @@ def train_and_evaluate(
     """
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
+    if verbose == 1 and not sys.stdout.isatty():
+        verbose = 2  # a bar redrawn with control codes is noise in a log: one line per epoch
     os.makedirs(workdir, exist_ok=True)
+    check_resume(config, workdir)
+    if config.export_dir:
+        check_writable("export_dir", config.export_dir)
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config)
 
@@ -187,6 +194,54 @@ def train_and_evaluate(
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(results, f, indent=2, default=str)
     return results
+
+
+# What may change when a work directory is resumed: budget, evaluation, export and devices.
+# Everything else defines the run, and resuming with another value would mix two runs.
+RESUMABLE_CHANGES = {
+    "epochs", "patience", "prior_epochs", "eval_num_samples", "eval_batch_size", "eval_max_examples",
+    "export_dir", "export_name", "pictures", "description", "published", "strategy", "devices",
+    "jit_compile", "steps_per_execution", "download", "data_dir", "data_file",
+}  # fmt: skip
+
+
+def check_resume(config: TrainConfig, workdir: str) -> None:
+    """Records the config in a new work directory; refuses to resume one made by another config.
+
+    Raises:
+        ValueError: listing every field that differs from the run being resumed.
+    """
+    path = os.path.join(workdir, "config.json")
+    current = json.loads(json.dumps(config.to_dict()))  # as it reads back from JSON
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            json.dump(current, f, indent=2)
+        return
+    with open(path) as f:
+        saved = json.load(f)
+    differences = [
+        f"{key}: {saved.get(key)!r} (saved) != {current.get(key)!r} (given)"
+        for key in sorted(set(saved) | set(current))
+        if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key)
+    ]
+    if differences:
+        raise ValueError(
+            f"The work directory {workdir!r} holds a run of another config; resuming would mix the "
+            f"two. Use a new --workdir, or the same config (more epochs are allowed). Differences: "
+            + "; ".join(differences)
+        )
+
+
+def check_writable(argument: str, directory: str) -> None:
+    """Raises ValueError, before any work, if `directory` cannot be created or written."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"Cannot write to `{argument}` ({err.strerror}). Received: {argument}={directory!r}"
+        ) from None
 
 
 def _init_from_preset(model, name: str) -> None:

@@ -17,7 +17,7 @@ def _model(**overrides):
 @pytest.mark.parametrize("ema", [True, False])
 @pytest.mark.parametrize("backbone", [SMALL_CONV, {"name": "mlp", "hidden_units": [32]}])
 def test_fit_trains_and_reports_code_usage(ema, backbone, binary_batch):
-    model = _model(ema=ema, encoder=backbone, num_latents=3)
+    model = _model(ema=ema, encoder=backbone, **({"num_latents": 3} if backbone["name"] == "mlp" else {}))
     model.compile(keras.optimizers.Adam(1e-2))
     codebook = model.quantizer.codebook.numpy().copy()
     encoder = [w.numpy().copy() for w in model.encoder.trainable_weights]
