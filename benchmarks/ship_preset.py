@@ -17,10 +17,29 @@ import json
 import os
 import shutil
 
-from keraszoo.export import MANIFEST, list_versions
+from keraszoo.export import (
+    KERAS_MODEL,
+    MANIFEST,
+    WARMUP_DIR,
+    WARMUP_FILE,
+    list_versions,
+    write_warmup_requests,
+)
 from keraszoo.export.manifest import validate_manifest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def add_warmup(version_dir: str) -> None:
+    """Adds TF Serving warm-up requests to an export written before exports carried them."""
+    if os.path.exists(os.path.join(version_dir, WARMUP_DIR, WARMUP_FILE)):
+        return
+    import keras
+
+    import keraszoo  # noqa: F401  (registers the classes)
+
+    model = keras.models.load_model(os.path.join(version_dir, KERAS_MODEL))
+    write_warmup_requests(version_dir, {n: specs for n, (_, specs) in model.serving_endpoints().items()})
 
 
 def main(argv=None) -> int:
@@ -40,6 +59,7 @@ def main(argv=None) -> int:
         manifest["version"] = version
         with open(os.path.join(target, MANIFEST), "w") as f:
             json.dump(manifest, f, indent=2)
+    add_warmup(target)
     for picture in ("samples.png", "reconstructions.png", "curves.png"):
         source = os.path.join(args.workdir, "pictures", picture)
         if os.path.exists(source):

@@ -1,4 +1,5 @@
-"""SavedModel export with named signatures, versioned atomic writes and a manifest."""
+"""SavedModel export with named signatures, versioned atomic writes, TF Serving warm-up requests
+and a manifest."""
 
 from keraszoo.export.saved_model import (
     KERAS_MODEL,
@@ -7,5 +8,16 @@ from keraszoo.export.saved_model import (
     export_model,
     list_versions,
 )
+from keraszoo.export.warmup import WARMUP_DIR, WARMUP_FILE, read_warmup_requests, write_warmup_requests
 
-__all__ = ["KERAS_MODEL", "MANIFEST", "ExportExistsError", "export_model", "list_versions"]
+__all__ = [
+    "KERAS_MODEL",
+    "MANIFEST",
+    "WARMUP_DIR",
+    "WARMUP_FILE",
+    "ExportExistsError",
+    "export_model",
+    "list_versions",
+    "read_warmup_requests",
+    "write_warmup_requests",
+]

@@ -15,11 +15,25 @@ export loads with TensorFlow alone.
 
 The version directory is written under a temporary name next to its final place and then
 renamed, so a reader never sees a half-written version, and an existing version is never
-overwritten.
+overwritten. Every export also carries TF Serving warm-up requests
+(`assets.extra/tf_serving_warmup_requests`, see `keraszoo.export.warmup`), written into the
+temporary directory like the rest.
+
+Concurrent exports of the same model name (two training runs finishing together) both succeed
+with different versions. The claim on a version is the rename itself: `os.rename` of a
+directory onto an existing non-empty directory fails (ENOTEMPTY/EEXIST on Linux) and changes
+nothing, and a finished export is never empty, so of two writers renaming onto the same
+version exactly one wins and the other's temporary directory is left intact. The loser, if
+its version was chosen automatically, rewrites its manifest with the next free version and
+renames again; nothing else in the directory depends on the version. An explicit `version=`
+that is taken raises `ExportExistsError` instead. (A version directory that already exists,
+even empty, is never renamed onto; only an empty directory created by some other tool in the
+instant between that check and the rename could be replaced.)
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -28,6 +42,7 @@ import tempfile
 import keras
 
 import keraszoo
+from keraszoo.export.warmup import write_warmup_requests
 
 MANIFEST = "keraszoo_manifest.json"
 KERAS_MODEL = "model.keras"
@@ -59,6 +74,24 @@ def write_manifest(version_dir: str, manifest: dict) -> None:
         json.dump(manifest, f, indent=2, default=str)
 
 
+def _next_version(base_dir: str, model_name: str) -> int:
+    return max(list_versions(base_dir, model_name), default=0) + 1
+
+
+def _publish(tmp: str, final: str) -> bool:
+    """Renames the finished directory `tmp` to `final`; False if `final` is taken (by another
+    writer, possibly at this very moment), in which case nothing changed."""
+    if os.path.lexists(final):
+        return False
+    try:
+        os.rename(tmp, final)
+    except OSError as e:
+        if e.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR) and os.path.lexists(final):
+            return False
+        raise
+    return True
+
+
 def export_model(
     model,
     base_dir: str,
@@ -72,31 +105,34 @@ def export_model(
         model: a zoo model (anything with `serving_endpoints()` and `get_config()`).
         base_dir: the model base directory (e.g. `exports/`).
         model_name: folder name; defaults to the model's registry name.
-        version: integer version; default: one more than the newest existing version.
+        version: integer version; default: one more than the newest existing version, or the
+            next free one after that if a concurrent export takes it first.
         metadata: extra JSON-serializable facts for the manifest (metrics, dataset, ...).
 
     Returns:
         The path of the new version directory.
 
     Raises:
-        ExportExistsError: `version` already exists.
+        ExportExistsError: `version` was given and already exists (or appeared while writing).
         ValueError: `version` is not a positive integer.
     """
     model_name = model_name or model.registry_name
-    if version is None:
-        version = max(list_versions(base_dir, model_name), default=0) + 1
+    explicit = version is not None
+    if not explicit:
+        version = _next_version(base_dir, model_name)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"Expected `version` to be a positive integer. Received: version={version!r}")
     root = os.path.join(base_dir, model_name)
     final = os.path.join(root, str(version))
-    if os.path.exists(final):
+    if explicit and os.path.lexists(final):
         raise ExportExistsError(
             f"Export version {version} of {model_name!r} already exists at {final!r}; "
             "exports are never overwritten. Pass another `version` (or none for the next one)."
         )
     os.makedirs(root, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=root)
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=root)
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the version from a server run as another user
         archive = keras.export.ExportArchive()
         archive.track(model)
         endpoints = model.serving_endpoints()
@@ -104,6 +140,7 @@ def export_model(
             archive.add_endpoint(name=name, fn=fn, input_signature=signature)
         archive.write_out(tmp, verbose=False)
         save_without_optimizer(model, os.path.join(tmp, KERAS_MODEL))
+        write_warmup_requests(tmp, {name: signature for name, (_, signature) in endpoints.items()})
         manifest = {
             "keraszoo_version": keraszoo.__version__,
             "model": model.registry_name,
@@ -115,10 +152,14 @@ def export_model(
             },
             **(metadata or {}),
         }
-        write_manifest(tmp, manifest)
-        if os.path.exists(final):  # lost a race with another writer
-            raise ExportExistsError(f"Export version {version} appeared at {final!r} while writing.")
-        os.rename(tmp, final)
+        while True:
+            write_manifest(tmp, {**manifest, "version": version})
+            if _publish(tmp, final):
+                break
+            if explicit:  # lost a race with another writer
+                raise ExportExistsError(f"Export version {version} appeared at {final!r} while writing.")
+            version = max(_next_version(base_dir, model_name), version + 1)
+            final = os.path.join(root, str(version))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -275,7 +275,7 @@ class VQVAE(ZooModel):
                 keras.optimizers.Adam(learning_rate),
                 keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             )
-            return self.code_prior.fit(pairs, epochs=epochs, verbose=verbose)
+            return self.code_prior.fit(pairs, epochs=epochs, verbose=verbose, shuffle=False)
         finally:
             self.code_prior.trainable = False
 

@@ -81,5 +81,8 @@ class KeepBest(keras.callbacks.Callback):
         """Loads the best weights into `model`; returns the best epoch (None if none was saved)."""
         if self.state["best_epoch"] is None:
             return None
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and not optimizer.built:  # a run that trained nothing this time
+            optimizer.build(model.trainable_variables)
         model.load_weights(self.weights_path)
         return self.state["best_epoch"]

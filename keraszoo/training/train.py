@@ -164,7 +164,8 @@ def train_and_evaluate(
             f"Stopped early at epoch {best.state['last_epoch']} (patience {config.patience}): not training."
         )
     # The evaluated and exported model is the best validation epoch's (static binarizations overfit).
-    best_epoch = best.restore(model) if config.keep_best else None
+    with strategy.scope():  # the optimizer is built in scope if this run trained nothing
+        best_epoch = best.restore(model) if config.keep_best else None
     if config.prior_epochs and model.second_stage:
         with strategy.scope():
             model.fit_second_stage(train_ds, config.prior_epochs, verbose=verbose)

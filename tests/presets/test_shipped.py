@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from keraszoo.data import evaluation_binarize, load_split, make_pipeline
-from keraszoo.export import list_versions
+from keraszoo.export import list_versions, read_warmup_requests
 from keraszoo.export.manifest import sha256_of, validate_manifest
 from keraszoo.presets import from_preset, load_manifest, preset_dir, readme_table, zoo_table
 from tests.conftest import SHARED_NPZ
@@ -61,6 +61,9 @@ def test_shipped_preset_matches_its_manifest(name, tmp_path):
     )
     stderr = neg_elbo.std() / np.sqrt(len(neg_elbo))
     assert abs(neg_elbo.mean() - manifest["test"]["neg_elbo"]) < 4 * stderr, (neg_elbo.mean(), stderr)
+
+    warmed = {request.model_spec.signature_name for request in read_warmup_requests(preset_dir(name))}
+    assert warmed == set(manifest["signatures"])  # TF Serving warm-up requests for every signature
 
     inputs = serving_inputs(model, x[:8])
     out = serve_without_keraszoo(preset_dir(name), inputs, tmp_path)
