@@ -14,6 +14,7 @@ from keraszoo.models import (
     get_model_class,
 )  # noqa: E402
 from keraszoo.presets import from_preset, list_presets, load_serving  # noqa: E402
+from keraszoo.training import schedules as _schedules  # noqa: E402, F401  (registers StagedDecay for load_model)
 
 __all__ = [
     "BernoulliVAE",

@@ -103,3 +103,18 @@ def test_the_evaluated_model_is_the_best_epoch_and_early_stopping_is_final(tmp_p
     if state["stopped"]:  # a stopped run is final: running it again trains nothing more
         train_and_evaluate(config.replace(export_dir=None), workdir, verbose=0)
         assert open(os.path.join(workdir, "history.csv")).read().splitlines()[1:] == rows
+
+
+def test_a_model_saved_with_a_schedule_loads_after_import_keraszoo(tmp_path):
+    import subprocess
+    import sys
+
+    from keraszoo import GaussianVAE
+
+    model = GaussianVAE(**GaussianVAE.example_config())
+    model.compile(keras.optimizers.Adam(StagedDecay(1e-3, steps_per_epoch=5)))
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    code = f"import keras, keraszoo; print(type(keras.models.load_model({path!r}).optimizer.learning_rate))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
