@@ -58,6 +58,10 @@ class DVAE(BinaryLatents, VAE):
         **kwargs,
     ):
         check_one_of("smoothing", smoothing, SMOOTHING_FUNCTIONS)  # `latent_dim` is checked by `VAE`
+        if smoothing != "f1" and base != math.e:  # it would be silently ignored
+            raise ValueError(
+                f"`base` is the base a of f1 only. Received: base={base!r}, smoothing={smoothing!r}"
+            )
         self.sampler = Smoothing(
             smoothing,
             beta=DEFAULT_BETA if beta is None else beta,

@@ -152,6 +152,10 @@ class VQVAE(ZooModel):
                  restart_threshold: float = 0.0, prior=None, **kwargs):  # fmt: skip
         check_positive("num_codes", num_codes, integer=True)
         check_positive("code_dim", code_dim, integer=True)
+        if not ema and decay != 0.99:  # it would be silently ignored
+            raise ValueError(
+                f"`decay` is the EMA codebook's (ema=True). Received: decay={decay!r}, ema={ema}"
+            )
         if restart_threshold and not ema:
             raise ValueError(
                 "Dead-code restarts need the EMA codebook (ema=True). "

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from keraszoo import VQVAE, CategoricalVAE, GaussianVAE
+from keraszoo import DVAE, VQVAE, CategoricalVAE, GaussianVAE
 from keraszoo.recipes import get_config
 from keraszoo.recipes.train import main
 from keraszoo.training import TrainConfig, train_and_evaluate
@@ -34,6 +34,17 @@ def test_no_model_ignores_a_config_key(tmp_path, capsys):
     resnet = {"name": "resnet", "filters": 8, "residual_units": 4, "num_residual": 1}
     with pytest.raises(ValueError, match="Received: num_latents=3"):
         VQVAE(data_shape=(8, 8, 1), encoder=resnet, num_codes=4, code_dim=2, num_latents=3)
+    small = {"data_shape": (8, 8, 1), "encoder": {"name": "mlp", "hidden_units": [8]}}
+    with pytest.raises(ValueError, match="Received: base=2.0, smoothing='f3'"):
+        DVAE(**small, latent_dim=4, smoothing="f3", base=2.0)
+    with pytest.raises(ValueError, match="Received: decay=0.9, ema=False"):
+        VQVAE(data_shape=(8, 8, 1), encoder=resnet, num_codes=4, code_dim=2, ema=False, decay=0.9)
+    for model in (
+        CategoricalVAE(**small, num_variables=2, num_classes=3, estimator="straight_through"),
+        DVAE(**small, latent_dim=4, smoothing="f3"),
+        VQVAE(data_shape=(8, 8, 1), encoder=resnet, num_codes=4, code_dim=2, ema=False),
+    ):
+        assert type(model).from_config(model.get_config()).get_config() == model.get_config()
     # Saved configs (which carry the fixed and derived keys) still load.
     model = GaussianVAE(**config)
     assert GaussianVAE.from_config(model.get_config()).get_config() == model.get_config()
