@@ -28,7 +28,12 @@ def evaluate_bounds(
     total_elbo = total_ll = 0.0
     count = 0
     cardinality = int(dataset.cardinality())
-    bar = keras.utils.Progbar(cardinality if cardinality > 0 else None, verbose=verbose, unit_name="batch")
+    bar = keras.utils.Progbar(
+        cardinality if cardinality > 0 else None,
+        verbose=verbose,
+        unit_name="batch",
+        stateful_metrics=["neg_elbo", "nll"],  # shown as given: they are already running means
+    )
     base = as_seed(seed)
     for b, x in enumerate(dataset):
         n = int(x.shape[0])
