@@ -62,7 +62,11 @@ def preset_dir(name: str, version: int | None = None) -> str:
 
 def load_manifest(name: str, version: int | None = None) -> dict:
     """The validated manifest of a preset."""
-    path = os.path.join(preset_dir(name, version), MANIFEST)
+    return _read_manifest(name, preset_dir(name, version))
+
+
+def _read_manifest(name: str, version_dir: str) -> dict:
+    path = os.path.join(version_dir, MANIFEST)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Preset {name!r} has no manifest: {path} is missing.")
     try:
@@ -85,16 +89,23 @@ def headline(manifest: dict) -> str:
 
 def list_presets() -> dict[str, dict]:
     """name → {"description", "metric", "version", "path"} of every preset found."""
-    presets = {}
+    return {name: _summary(name, manifest, path) for name, manifest, path in _presets()}
+
+
+def _presets():
+    """(name, manifest, version directory) of the newest version of every preset."""
     for name in _names():
-        manifest = load_manifest(name)
-        presets[name] = {
-            "description": manifest["description"],
-            "metric": headline(manifest),
-            "version": manifest["version"],
-            "path": preset_dir(name),
-        }
-    return presets
+        path = preset_dir(name)
+        yield name, _read_manifest(name, path), path
+
+
+def _summary(name: str, manifest: dict, path: str) -> dict:
+    return {
+        "description": manifest["description"],
+        "metric": headline(manifest),
+        "version": manifest["version"],
+        "path": path,
+    }
 
 
 def from_preset(name: str, version: int | None = None, expected_class: type | None = None):
@@ -130,8 +141,8 @@ def load_serving(name: str, version: int | None = None):
 def zoo_table() -> str:
     """A Markdown table of the presets, generated from their manifests."""
     rows = ["| preset | model | description | metric | published | size |", "|---|---|---|---|---|---|"]
-    for name, info in list_presets().items():
-        manifest = load_manifest(name)
+    for name, manifest, path in _presets():
+        info = _summary(name, manifest, path)
         published = manifest["published"]
         pub = f"{published['value']} ({published['source']})" if published else "—"
         size = sum(

@@ -133,7 +133,7 @@ def train_and_evaluate(
         )
     test_ds = make_pipeline(evaluated, config.eval_batch_size, binarize=eval_binarize, seed=config.seed + 1)
 
-    steps_per_epoch = max(1, int(train_ds.cardinality())) if train_ds.cardinality() > 0 else 1
+    steps_per_epoch = max(1, int(train_ds.cardinality()))  # unknown (< 0) or empty: schedules count steps
     model = build_and_compile(config, train_split.data_shape, strategy, steps_per_epoch)
     _check_data_fits_likelihood(config, model, train_split)
     if config.init_from_preset:
