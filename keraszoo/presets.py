@@ -228,6 +228,9 @@ def model_card(name: str) -> str:
         + " |",
         "",
     ]
+    if test.get("metrics"):  # exports before the family's own metrics were recorded lack them
+        own = ", ".join(f"{k} {v:.4g}" for k, v in test["metrics"].items())
+        lines += [f"The model's own metrics on the same examples (`model.evaluate`): {own}.", ""]
     for picture in ("samples", "reconstructions", "curves"):
         if os.path.exists(os.path.join(os.path.dirname(preset_dir(name)), f"{picture}.png")):
             lines += [f"![{picture}]({picture}.png)", ""]

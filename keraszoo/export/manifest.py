@@ -7,8 +7,10 @@
                                                     for TFDS and the embedded dataset)
     training    {"epochs", "steps", "batch_size", "learning_rate", "wall_seconds", "machine",
                  "command", "git_commit"}           the budget and how to reproduce it
-    test        {"neg_elbo", "nll", "num_samples", "num_examples", ...}  estimator settings with
-                                                    the metrics, plus the family's own
+    test        {"neg_elbo", "nll", "num_samples", "num_examples", "metrics"}  estimator
+                                                    settings with the metrics; "metrics": the
+                                                    family's own from `model.evaluate` (recon_nll,
+                                                    kl, τ or β, perplexity, codes used, ...)
     published   {"value", "metric", "source"} or None   the figure it is compared with
     description one line for `keraszoo.list_presets()`
 

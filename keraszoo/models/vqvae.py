@@ -3,12 +3,15 @@
     z_e = E_φ(x) [h, w, D],  k = argmin_k ‖z_e − e_k‖² per position,  z_q = z_e + sg(e_k − z_e)
     L = −log p_θ(x | z_q) + ‖sg[z_e] − e‖² + β ‖z_e − sg[e]‖²     (or EMA codebook, no 2nd term)
 
-q(z|x) is one-hot and deterministic, so with a uniform prior KL = (h·w) log M: a constant that
-is reported (`kl`, included in `neg_elbo`) but not optimised, and the importance-weighted bound
-equals the ELBO for any k. To *sample*, a small causal transformer over the h·w code sequence
-(raster order) is trained on the codes of the training set after the VQ-VAE
-(the declared second stage, `fit_second_stage`, run by `train_and_evaluate` when
-`prior_epochs` > 0).
+q(z|x) is one-hot and deterministic, so KL(q(z|x) ‖ p(z)) = −log p(z_q) and the ELBO is
+log p(x|z_q) + log p(z_q), a lower bound on log p(x) since p(x) = Σ_z p(x|z) p(z) ≥ p(x|z_q) p(z_q).
+The importance-weighted bound equals it for any k. While the VQ-VAE trains, p is uniform and
+KL = (h·w) log M: a constant that is reported (`kl`, included in `neg_elbo`) but not optimised.
+To *sample*, a small causal transformer over the h·w code sequence (raster order) is then trained
+on the codes of the training set (the declared second stage, `fit_second_stage`, run by
+`train_and_evaluate` when `prior_epochs` > 0); from then on p is that learned prior, so `kl` =
+−log p_prior(z_q) and `neg_elbo` = −log p(x|z_q) − log p_prior(z_q) is an upper bound on the NLL
+−log p(x) (the figure van den Oord et al. 2017 report is the reconstruction term alone).
 
 Backbones (keraszoo.layers.backbones): `resnet` is the paper's encoder/decoder, for images
 whose sides are divisible by 4 (codes on an (H/4, W/4) grid); `mlp` and `conv` map the image
@@ -103,6 +106,13 @@ class CodePrior(keras.Model):
         start = tf.fill([tf.shape(codes)[0], 1], self.num_codes)
         return tf.concat([start, codes[:, :-1]], axis=1)
 
+    def log_prob(self, codes):
+        """log p(k_1..k_L) = Σ_t log p(k_t | k_<t) of code sequences [batch, L] → [batch]."""
+        logits = self(self.inputs_for(codes))
+        return -tf.reduce_sum(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=codes, logits=logits), axis=-1
+        )
+
     def sample(self, n, seed):
         """`n` code sequences [n, L], drawn step by step with stateless seeds (seed, t)."""
         tokens = tf.fill([n, 1], self.num_codes)
@@ -186,6 +196,10 @@ class VQVAE(ZooModel):
         self.code_prior.trainable = False  # trained by `fit_second_stage`, after the VQ-VAE
         self.kl_constant = math.prod(self.grid) * math.log(num_codes)
         super().__init__(data_shape, **kwargs)
+        # 1 once `fit_second_stage` has trained the prior: then p(z) is the prior, else uniform.
+        self.prior_fitted = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="prior_fitted"
+        )
 
     # ------------------------------------------------------------------ ZooModel hooks
     def encoder_output_shape(self):
@@ -210,7 +224,11 @@ class VQVAE(ZooModel):
         out = self.quantizer(self.encoder(x), training=training)
         outputs = self.decoder(out["quantized"])
         recon_nll = -self.likelihood.distribution(outputs, len(self.data_shape)).log_prob(x)
-        kl = tf.fill(tf.shape(recon_nll), tf.constant(self.kl_constant, recon_nll.dtype))
+        kl = tf.cond(
+            self.prior_fitted > 0,
+            lambda: -self.code_prior.log_prob(tf.reshape(out["indices"], [tf.shape(x)[0], -1])),
+            lambda: tf.fill(tf.shape(recon_nll), tf.constant(self.kl_constant, recon_nll.dtype)),
+        )
         return {
             "neg_elbo": recon_nll + kl,
             "recon_nll": recon_nll,
@@ -223,8 +241,8 @@ class VQVAE(ZooModel):
         }
 
     def log_importance_weights(self, x, seed, num_samples):
-        # q(z|x) is one-hot (deterministic) and p(z) uniform, so every importance weight is
-        # p(x|z_q)·M^−positions: the importance-weighted bound equals the ELBO for every k.
+        # q(z|x) is one-hot (deterministic), so every importance weight is p(x|z_q) p(z_q):
+        # the importance-weighted bound equals the ELBO for every k.
         log_w = -self.forward(x, seed)["neg_elbo"]
         return tf.broadcast_to(log_w[None], tf.stack([num_samples, tf.shape(log_w)[0]]))
 
@@ -269,7 +287,8 @@ class VQVAE(ZooModel):
         return {"indices": indices, "x_mean": self.decode(indices)}
 
     def fit_second_stage(self, dataset, epochs: int, verbose: int = 1, learning_rate: float = 1e-3):
-        """Trains the code prior on the codes of `dataset` (the VQ-VAE stays fixed)."""
+        """Trains the code prior on the codes of `dataset` (the VQ-VAE stays fixed); from then
+        on `kl` and `neg_elbo` use it as p(z)."""
         length = math.prod(self.grid)
         codes = dataset.map(lambda x: tf.reshape(self.encode(x)["indices"], [-1, length]))
         pairs = codes.map(lambda c: (self.code_prior.inputs_for(c), c))
@@ -279,7 +298,9 @@ class VQVAE(ZooModel):
                 keras.optimizers.Adam(learning_rate),
                 keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             )
-            return self.code_prior.fit(pairs, epochs=epochs, verbose=verbose, shuffle=False)
+            history = self.code_prior.fit(pairs, epochs=epochs, verbose=verbose, shuffle=False)
+            self.prior_fitted.assign(1.0)
+            return history
         finally:
             self.code_prior.trainable = False
 

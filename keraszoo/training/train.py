@@ -174,10 +174,15 @@ def train_and_evaluate(
 
     if verbose:
         print(f"Evaluating on the test split (importance-weighted NLL, k={config.eval_num_samples}) ...")
-    metrics = evaluate_bounds(model, test_ds, config.eval_num_samples, seed=config.seed, verbose=verbose)
+    metrics = to_float_dict(
+        evaluate_bounds(model, test_ds, config.eval_num_samples, seed=config.seed, verbose=verbose)
+    )
+    # The family's own figures (reconstruction term, KL, τ or β, perplexity and codes used, ...).
+    own = model.evaluate(test_ds, verbose=0, return_dict=True)
+    metrics["metrics"] = {k: float(v) for k, v in own.items() if k not in ("loss", "neg_elbo")}
     results = {
         "config": config.to_dict(),
-        "test": to_float_dict(metrics),
+        "test": metrics,
         "train_seconds_this_run": train_seconds,
         "best_epoch": best_epoch,
         "num_replicas": strategy.num_replicas_in_sync,

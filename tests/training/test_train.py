@@ -29,6 +29,8 @@ def test_smoke_recipe_end_to_end(tmp_path):
     test = results["test"]
     # Importance weighting tightens the bound: NLL ≤ −ELBO (up to Monte Carlo noise).
     assert 0 < test["nll"] <= test["neg_elbo"] + 0.5 and test["num_examples"] == 64
+    assert set(test["metrics"]) == {"recon_nll", "kl"}  # the Gaussian VAE's own, from `evaluate`
+    assert test["metrics"]["kl"] > 0 and test["metrics"]["recon_nll"] > 0
     for path in results["pictures"].values():
         assert os.path.getsize(path) > 0
     assert os.path.exists(os.path.join(results["export"], "saved_model.pb"))
@@ -144,6 +146,11 @@ def test_vqvae_cifar10_recipe_runs_on_mock_data(tmp_path):
     )
     with tfds.testing.mock_data(num_examples=24):
         results = train_and_evaluate(config, str(tmp_path / "run"), verbose=0)
-    assert np.isfinite(results["test"]["neg_elbo"]) and results["test"]["num_examples"] == 16
+    test = results["test"]
+    assert np.isfinite(test["neg_elbo"]) and test["num_examples"] == 16
+    own = test["metrics"]
+    assert {"recon_nll", "kl", "perplexity", "codes_used", "dead_codes"} <= set(own)
+    # After the prior's stage, kl is −log p_prior(z_q), no longer the uniform (h·w) log M.
+    assert own["kl"] != pytest.approx(8 * 8 * np.log(config.model_config["num_codes"]))
     assert os.path.exists(os.path.join(results["export"], "saved_model.pb"))
     assert os.path.getsize(results["pictures"]["samples"]) > 0
