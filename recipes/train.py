@@ -90,6 +90,12 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA")
+    parser.add_argument(
+        "--strategy",
+        choices=["mirrored", "multi_worker", "default"],
+        help="tf.distribute strategy: mirrored (this host's GPUs, the default), multi_worker "
+        "(the cluster in TF_CONFIG; start the same command on every worker) or default",
+    )
     parser.add_argument("--eval-num-samples", type=int, help="k of the importance-weighted NLL")
     parser.add_argument("--seed", type=int)
     parser.add_argument(
@@ -126,6 +132,7 @@ def main(argv=None) -> int:
             "seed": args.seed,
             "init_from_preset": args.init_from_preset,
             "jit_compile": args.jit_compile or None,
+            "strategy": args.strategy,
         }
         if args.no_download:
             changes["download"] = False
@@ -140,6 +147,9 @@ def main(argv=None) -> int:
     except (ValueError, DatasetUnavailableError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if not results["chief"]:
+        print(f"Worker done: the chief wrote the results, pictures and export under {results['workdir']}.")
+        return 0
     print(json.dumps({k: results[k] for k in ("test", "workdir") if k in results}, indent=2))
     for name, path in results.get("pictures", {}).items():
         print(f"{name:>16}: {path}")

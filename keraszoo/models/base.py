@@ -156,8 +156,10 @@ class ZooModel(keras.Model):
 
         return from_preset(name, version, expected_class=None if cls is ZooModel else cls)
 
-    def fit_second_stage(self, dataset: tf.data.Dataset, epochs: int, verbose: int = 1):
-        """Trains the declared `second_stage` on `dataset` after `fit` (the model stays fixed)."""
+    def fit_second_stage(self, dataset: tf.data.Dataset, epochs: int, verbose: int = 1, fit=None):
+        """Trains the declared `second_stage` on `dataset` after `fit` (the model stays fixed).
+        `fit(model, dataset, epochs=, verbose=)` fits the stage's compiled Keras model (None:
+        `Model.fit`; multi-worker training passes `keraszoo.training.multi_worker.fit_loop`)."""
         raise NotImplementedError(f"{type(self).__name__} declares no second training stage.")
 
     # ------------------------------------------------------------------ Keras integration

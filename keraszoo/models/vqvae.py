@@ -286,7 +286,7 @@ class VQVAE(ZooModel):
         indices = tf.reshape(codes, tf.concat([[n], self.grid], axis=0))
         return {"indices": indices, "x_mean": self.decode(indices)}
 
-    def fit_second_stage(self, dataset, epochs: int, verbose: int = 1, learning_rate: float = 1e-3):
+    def fit_second_stage(self, dataset, epochs: int, verbose: int = 1, learning_rate: float = 1e-3, fit=None):
         """Trains the code prior on the codes of `dataset` (the VQ-VAE stays fixed); from then
         on `kl` and `neg_elbo` use it as p(z)."""
         length = math.prod(self.grid)
@@ -298,7 +298,10 @@ class VQVAE(ZooModel):
                 keras.optimizers.Adam(learning_rate),
                 keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             )
-            history = self.code_prior.fit(pairs, epochs=epochs, verbose=verbose, shuffle=False)
+            if fit is None:
+                history = self.code_prior.fit(pairs, epochs=epochs, verbose=verbose, shuffle=False)
+            else:
+                history = fit(self.code_prior, pairs, epochs=epochs, verbose=verbose)
             self.prior_fitted.assign(1.0)
             return history
         finally:

@@ -31,16 +31,26 @@ class KeepBest(keras.callbacks.Callback):
         directory: where the weights and state live (created).
         monitor: a logged metric to minimise, e.g. "val_neg_elbo".
         patience: epochs without improvement before training stops; None: no early stopping.
+        source: where a resumed run's state and the best weights are read (default:
+            `directory`). A multi-worker run's other workers read the chief's and write to a
+            temporary `directory`, so that every worker takes the same decisions.
     """
 
-    def __init__(self, directory: str, monitor: str = "val_neg_elbo", patience: int | None = None):
+    def __init__(
+        self,
+        directory: str,
+        monitor: str = "val_neg_elbo",
+        patience: int | None = None,
+        source: str | None = None,
+    ):
         super().__init__()
         if patience is not None:
             check_positive("patience", patience, integer=True)
         self.directory, self.monitor, self.patience = directory, monitor, patience
+        self.source = source or directory
         self.weights_path = os.path.join(directory, "best.weights.h5")
         self.state_path = os.path.join(directory, "state.json")
-        self.state = self.read_state(directory)
+        self.state = self.read_state(self.source)
 
     @staticmethod
     def read_state(directory: str) -> dict:
@@ -84,5 +94,5 @@ class KeepBest(keras.callbacks.Callback):
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None and not optimizer.built:  # a run that trained nothing this time
             optimizer.build(model.trainable_variables)
-        model.load_weights(self.weights_path)
+        model.load_weights(os.path.join(self.source, "best.weights.h5"))
         return self.state["best_epoch"]

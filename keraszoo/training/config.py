@@ -9,7 +9,7 @@ from keraszoo.data import BINARIZE, DATASETS
 from keraszoo.models import available_models
 from keraszoo.training.schedules import check_learning_rate
 
-STRATEGIES = ("mirrored", "default")
+STRATEGIES = ("mirrored", "multi_worker", "default")
 
 
 @dataclasses.dataclass
@@ -32,7 +32,9 @@ class TrainConfig:
             −ELBO (kept across restarts, `keraszoo.training.best`), not the last epoch's.
         patience: stop after this many epochs without a better validation −ELBO (None: never).
         strategy: "mirrored" (MirroredStrategy over `devices`, default: all visible GPUs, or
-            the CPU) or "default" (no distribution).
+            the CPU), "multi_worker" (MultiWorkerMirroredStrategy over the cluster of the
+            TF_CONFIG environment variable: `keraszoo.training.multi_worker`) or "default" (no
+            distribution).
         jit_compile: XLA for the train step (Keras's "auto" silently disables it on CPU and
             under strategies, so it is explicit here).
         steps_per_execution: train steps per tf.function call (10: about 1.25× the examples/s

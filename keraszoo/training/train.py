@@ -34,17 +34,37 @@ from keraszoo.presets import from_preset
 from keraszoo.training.best import KeepBest
 from keraszoo.training.config import TrainConfig
 from keraszoo.training.evaluation import evaluate_bounds, to_float_dict
+from keraszoo.training.multi_worker import evaluate_loop, fit_loop, is_chief, writable_dir
 from keraszoo.training.schedules import make_learning_rate
 
 
 def make_strategy(config: TrainConfig) -> tf.distribute.Strategy:
     if config.strategy == "default":
         return tf.distribute.get_strategy()
+    if config.strategy == "multi_worker":
+        return multi_worker_strategy()
     devices = config.devices
     if devices is None:
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or ["/cpu:0"]
     return mirrored_strategy(devices)
+
+
+def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
+    """MultiWorkerMirroredStrategy from the TF_CONFIG environment variable (which must name this
+    task). Create it before any other TensorFlow work in the process (TensorFlow's rule)."""
+    raw = os.environ.get("TF_CONFIG")
+    try:
+        task = json.loads(raw)["task"] if raw else None
+    except (ValueError, KeyError, TypeError):
+        task = None
+    if not task or "type" not in task:
+        raise ValueError(
+            "strategy='multi_worker' reads the cluster from the TF_CONFIG environment variable, "
+            'e.g. {"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": '
+            f'"worker", "index": 0}}}}. Received: TF_CONFIG={raw!r}'
+        )
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def mirrored_strategy(devices) -> tf.distribute.MirroredStrategy:
@@ -109,12 +129,14 @@ def train_and_evaluate(
         config = TrainConfig.from_dict(config)
     if verbose == 1 and not sys.stdout.isatty():
         verbose = 2  # a bar redrawn with control codes is noise in a log: one line per epoch
-    os.makedirs(workdir, exist_ok=True)
-    check_resume(config, workdir)
-    if config.export_dir:
-        check_writable("export_dir", config.export_dir)
+    strategy = make_strategy(config)  # first: MultiWorkerMirroredStrategy precedes other TF work
+    chief = is_chief(strategy)  # writes the run's files; other workers write temporary ones
+    if chief:
+        os.makedirs(workdir, exist_ok=True)
+        check_resume(config, workdir)
+        if config.export_dir:
+            check_writable("export_dir", config.export_dir)
     keras.utils.set_random_seed(config.seed)
-    strategy = make_strategy(config)
 
     train_split, val_split, test_split = (_load(config, s) for s in ("train", "validation", "test"))
     pipeline = dict(binarize=config.binarize, seed=config.seed)
@@ -140,36 +162,35 @@ def train_and_evaluate(
         _init_from_preset(model, config.init_from_preset)
 
     history_csv = os.path.join(workdir, "history.csv")
-    best = KeepBest(os.path.join(workdir, "best"), patience=config.patience)
-    fit_callbacks = [
-        *([best] if config.keep_best else []),  # before the backup: an epoch is kept, then backed up
-        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"), delete_checkpoint=False),
-        keras.callbacks.CSVLogger(history_csv, append=True),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
-        *callbacks,
-    ]
+    best_dir = os.path.join(workdir, "best")
     start = time.perf_counter()
-    if not best.state["stopped"]:  # an early-stopped run is finished: resuming does not train on
-        # The pipeline shuffles; `shuffle=False` only stops Keras warning that it cannot.
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=config.epochs,
-            callbacks=fit_callbacks,
-            verbose=verbose,
-            shuffle=False,
-        )
-    elif verbose:
-        print(
-            f"Stopped early at epoch {best.state['last_epoch']} (patience {config.patience}): not training."
-        )
-    # The evaluated and exported model is the best validation epoch's (static binarizations overfit).
-    with strategy.scope():  # the optimizer is built in scope if this run trained nothing
-        best_epoch = best.restore(model) if config.keep_best else None
+    with writable_dir(strategy, best_dir) as best_writes:
+        best = KeepBest(best_writes, patience=config.patience, source=best_dir)
+        if not best.state["stopped"]:  # an early-stopped run is finished: resuming does not train on
+            _fit(config, model, strategy, train_ds, val_ds, best, workdir, callbacks, verbose)
+        elif verbose:
+            print(
+                f"Stopped early at epoch {best.state['last_epoch']} "
+                f"(patience {config.patience}): not training."
+            )
+        # The evaluated and exported model is the best validation epoch's (static binarization
+        # overfits).
+        with strategy.scope():  # the optimizer is built in scope if this run trained nothing
+            best_epoch = best.restore(model) if config.keep_best else None
     if config.prior_epochs and model.second_stage:
         with strategy.scope():
-            model.fit_second_stage(train_ds, config.prior_epochs, verbose=verbose)
+            model.fit_second_stage(train_ds, config.prior_epochs, verbose=verbose if chief else 0,
+                                   fit=_fit_function(config, strategy))  # fmt: skip
     train_seconds = time.perf_counter() - start
+    # The family's own figures (reconstruction term, KL, τ or β, perplexity and codes used, ...).
+    own = evaluate_loop(model, strategy, test_ds) if config.strategy == "multi_worker" else (
+        model.evaluate(test_ds, verbose=0, return_dict=True))  # fmt: skip
+    if not chief:  # the chief evaluates and writes; nothing below is collective
+        return {
+            "chief": False,
+            "num_replicas": strategy.num_replicas_in_sync,
+            "workdir": os.path.abspath(workdir),
+        }
     model.save(os.path.join(workdir, "model.keras"))
 
     if verbose:
@@ -177,8 +198,6 @@ def train_and_evaluate(
     metrics = to_float_dict(
         evaluate_bounds(model, test_ds, config.eval_num_samples, seed=config.seed, verbose=verbose)
     )
-    # The family's own figures (reconstruction term, KL, τ or β, perplexity and codes used, ...).
-    own = model.evaluate(test_ds, verbose=0, return_dict=True)
     metrics["metrics"] = {k: float(v) for k, v in own.items() if k not in ("loss", "neg_elbo")}
     results = {
         "config": config.to_dict(),
@@ -186,6 +205,7 @@ def train_and_evaluate(
         "train_seconds_this_run": train_seconds,
         "best_epoch": best_epoch,
         "num_replicas": strategy.num_replicas_in_sync,
+        "chief": True,
         "workdir": os.path.abspath(workdir),
     }
     if config.pictures:
@@ -200,6 +220,43 @@ def train_and_evaluate(
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(results, f, indent=2, default=str)
     return results
+
+
+def _fit(config, model, strategy, train_ds, val_ds, best, workdir, callbacks, verbose):
+    """`Model.fit` on one host; our loop of the model's own train step under multi-worker."""
+    history_csv = os.path.join(workdir, "history.csv")
+    keep = [best] if config.keep_best else []
+    if config.strategy == "multi_worker":
+        chief_only = (
+            [keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"))] if is_chief(strategy) else []
+        )
+        fit_loop(model, strategy, train_ds, config.epochs, validation_data=val_ds,
+                 callbacks=[*keep, *chief_only, *callbacks], verbose=verbose,
+                 backup_dir=os.path.join(workdir, "backup"), history_csv=history_csv,
+                 steps_per_execution=config.steps_per_execution)  # fmt: skip
+        return
+    # The pipeline shuffles; `shuffle=False` only stops Keras warning that it cannot.
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        callbacks=[
+            *keep,  # before the backup: an epoch is kept, then backed up
+            keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"), delete_checkpoint=False),
+            keras.callbacks.CSVLogger(history_csv, append=True),
+            keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
+            *callbacks,
+        ],
+        verbose=verbose,
+        shuffle=False,
+    )
+
+
+def _fit_function(config, strategy):
+    """How a second stage fits its compiled model: `Model.fit`, or our loop under multi-worker."""
+    if config.strategy != "multi_worker":
+        return None
+    return lambda model, dataset, epochs, verbose: fit_loop(model, strategy, dataset, epochs, verbose=verbose)
 
 
 # What may change when a work directory is resumed: budget, evaluation, export and devices.

@@ -1,0 +1,165 @@
+"""Multi-worker training: real worker processes on 127.0.0.1 with TF_CONFIG and collective ops.
+
+Every test launches `python -m keraszoo.recipes.train ... --strategy multi_worker` once per
+worker, with a hard timeout after which every process is killed, and checks that no process,
+port or temporary directory is left behind.
+"""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import keraszoo  # noqa: F401  (registers the model classes for load_model)
+
+TIMEOUT = 240  # seconds for one launch of all workers
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+class Cluster:
+    """`n` worker processes of one recipe run; `wait` enforces the timeout and kills leftovers."""
+
+    def __init__(self, tmp_path, recipe, workdir, n, args=()):
+        self.ports = _free_ports(n)
+        self.temp = tmp_path / "tmp"  # each worker's TMPDIR
+        self.temp.mkdir(exist_ok=True)
+        cluster = {"worker": [f"127.0.0.1:{p}" for p in self.ports]}
+        self.logs, self.procs = [], []
+        for i in range(n):
+            env = {
+                **os.environ,
+                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+                "TMPDIR": str(self.temp),
+                "CUDA_VISIBLE_DEVICES": "",
+            }
+            log = tmp_path / f"{os.path.basename(workdir)}-worker{i}-{time.monotonic_ns()}.log"
+            self.logs.append(log)
+            with open(log, "w") as out:
+                command = [sys.executable, "-m", "keraszoo.recipes.train", recipe, "--smoke"]
+                command += ["--workdir", str(workdir), "--strategy", "multi_worker", *args]
+                self.procs.append(subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT))
+
+    def wait(self, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        try:
+            for p in self.procs:
+                p.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            self.kill()
+        return [p.returncode for p in self.procs]
+
+    def kill(self, index=None):
+        for p in self.procs if index is None else [self.procs[index]]:
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+
+    def log(self, i):
+        return self.logs[i].read_text()
+
+    def assert_clean(self):
+        assert all(p.poll() is not None for p in self.procs)
+        # Workers removed their temporaries (a SIGKILLed TF process leaves autograph's own files).
+        ours = [name for name in os.listdir(self.temp) if name.startswith("keraszoo")]
+        assert not ours, ours
+        for port in self.ports:  # nobody listens any more (SO_REUSEADDR: TIME_WAIT is fine)
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", port))
+                s.listen()
+
+
+def _run(tmp_path, recipe, name, n, args=()):
+    cluster = Cluster(tmp_path, recipe, tmp_path / name, n, args)
+    codes = cluster.wait()
+    assert codes == [0] * n, "\n\n".join(cluster.log(i)[-3000:] for i in range(n))
+    cluster.assert_clean()
+    return cluster
+
+
+def _epochs(workdir):
+    with open(os.path.join(workdir, "history.csv")) as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "recipe, args",
+    [
+        ("gaussian_vae_digits", ()),
+        ("vqvae_digits", ()),  # the EMA codebook's statistics and the code prior's stage
+        (  # REINFORCE with its moving-average baseline, and the temperature schedule
+            "categorical_vae_digits",
+            ("--set", "model_config.estimator=reinforce", "--set", "model_config.baseline=moving_average"),
+        ),
+    ],
+)
+def test_two_workers_train_the_model_of_one_process(tmp_path, recipe, args):
+    args = ("--export-dir", str(tmp_path / "exports"), *args)
+    two = _run(tmp_path, recipe, "two", 2, args)
+    _run(tmp_path, recipe, "one", 1, args)
+    assert "Worker done" in two.log(1)
+    models = [keras.models.load_model(tmp_path / run / "model.keras") for run in ("two", "one")]
+    for a, b in zip(models[0].weights, models[1].weights, strict=True):  # EMA, baseline, seeds too
+        # The code prior's embedding rows get gradients that nearly cancel; summed in another order
+        # across workers they differ by rounding, and Adam's first steps move a weight by about
+        # lr·sign(g) (lr = 1e-3 here) whatever |g|: a few such steps, not a different model.
+        atol = 1e-2 if "code_prior" in a.path else 1e-5
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=atol, err_msg=a.path)
+    assert _epochs(tmp_path / "two") == [0, 1]
+    # Only the chiefs exported (one version per run), and the second worker wrote no files.
+    assert sorted(os.listdir(tmp_path / "exports" / models[0].name)) == ["1", "2"]
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["two", "one", "exports", "tmp", *(p.name for p in tmp_path.glob("*.log"))]
+    )
+
+
+@pytest.mark.slow
+def test_a_killed_worker_resumes_from_the_last_epoch(tmp_path):
+    workdir = tmp_path / "run"
+    args = ("--epochs", "12", "--no-export")
+    first = Cluster(tmp_path, "gaussian_vae_digits", workdir, 2, args)
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while not (workdir / "history.csv").exists() or len(_epochs(workdir)) < 3:
+            assert time.monotonic() < deadline and first.procs[0].poll() is None, first.log(0)[-3000:]
+            time.sleep(0.05)
+        first.kill(1)  # SIGKILL the second worker mid-run ...
+    finally:
+        first.kill()  # ... and the chief, as a cluster manager restarts the job
+    done = len(_epochs(workdir))
+    assert 3 <= done < 12
+    second = _run(tmp_path, "gaussian_vae_digits", "run", 2, args)
+    assert _epochs(workdir) == list(range(12))  # every epoch exactly once
+    assert "Epoch 1/12" not in second.log(0)  # resumed, not restarted
+    assert (workdir / "model.keras").exists() and json.loads((workdir / "results.json").read_text())["chief"]
+
+
+def test_multi_worker_needs_tf_config(monkeypatch):
+    from keraszoo.training.train import multi_worker_strategy
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG environment variable.*Received: TF_CONFIG=None"):
+        multi_worker_strategy()
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
+    with pytest.raises(ValueError, match="Received: TF_CONFIG='"):
+        multi_worker_strategy()
