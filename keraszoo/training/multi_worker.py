@@ -2,16 +2,17 @@
 all-reduce), with the same models and recipes as on one device.
 
 Keras 3.15's `Model.fit` and `Model.evaluate` fail under this strategy (keras-team/keras#20585:
-the logs of a step are reduced as if they were batches, and the maintainers state that Keras 3
-does not support the strategy). The fix here is the narrowest one that does not patch Keras:
+the scalar logs of a step are reduced along a batch axis they do not have, "Invalid reduction
+dimension 0 for input with 0 dimensions"; the maintainers state that Keras 3 does not support
+the strategy). The fix here is the narrowest one that does not patch Keras:
 `fit_loop` runs the model's *own* `train_step` / `test_step` under `strategy.run` over
 `strategy.experimental_distribute_dataset(...)`. The step is Keras's: the loss scaled by
 1/replicas, the optimizer's cross-replica gradient sum, the metric trackers (mirrored variables
 whose updates are all-reduced) and every layer's own replica logic (the EMA codebook's summed
 statistics, the REINFORCE baseline, global-batch noise slices) are unchanged, so 1 device,
 N GPUs and N workers train the same model on the same global batch.
-`tests/training/test_multi_worker.py` checks that upstream `fit` still fails, so we learn
-when it is fixed.
+A test (`test_upstream_fit_still_fails_under_multi_worker`) fails when upstream `fit` starts to
+work, so we learn when this loop can go.
 
 Data: every worker builds the same pipeline (same seed, so the same shuffles and binarization
 noise) and the auto-shard policy is set to DATA: each global batch is split across all replicas

@@ -33,10 +33,16 @@ def _free_ports(n):
     return ports
 
 
-class Cluster:
-    """`n` worker processes of one recipe run; `wait` enforces the timeout and kills leftovers."""
+def _train(recipe, workdir, *args):
+    return ["-m", "keraszoo.recipes.train", recipe, "--smoke", "--workdir", str(workdir),
+            "--strategy", "multi_worker", *args]  # fmt: skip
 
-    def __init__(self, tmp_path, recipe, workdir, n, args=()):
+
+class Cluster:
+    """`n` worker processes running `python *arguments`; `wait` enforces the timeout and kills
+    leftovers."""
+
+    def __init__(self, tmp_path, name, n, arguments):
         self.ports = _free_ports(n)
         self.temp = tmp_path / "tmp"  # each worker's TMPDIR
         self.temp.mkdir(exist_ok=True)
@@ -49,12 +55,14 @@ class Cluster:
                 "TMPDIR": str(self.temp),
                 "CUDA_VISIBLE_DEVICES": "",
             }
-            log = tmp_path / f"{os.path.basename(workdir)}-worker{i}-{time.monotonic_ns()}.log"
+            log = tmp_path / f"{name}-worker{i}-{time.monotonic_ns()}.log"
             self.logs.append(log)
             with open(log, "w") as out:
-                command = [sys.executable, "-m", "keraszoo.recipes.train", recipe, "--smoke"]
-                command += ["--workdir", str(workdir), "--strategy", "multi_worker", *args]
-                self.procs.append(subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT))
+                self.procs.append(
+                    subprocess.Popen(
+                        [sys.executable, *arguments], env=env, stdout=out, stderr=subprocess.STDOUT
+                    )
+                )
 
     def wait(self, timeout=TIMEOUT):
         deadline = time.monotonic() + timeout
@@ -88,8 +96,8 @@ class Cluster:
                 s.listen()
 
 
-def _run(tmp_path, recipe, name, n, args=()):
-    cluster = Cluster(tmp_path, recipe, tmp_path / name, n, args)
+def _run(tmp_path, name, n, arguments):
+    cluster = Cluster(tmp_path, name, n, arguments)
     codes = cluster.wait()
     assert codes == [0] * n, "\n\n".join(cluster.log(i)[-3000:] for i in range(n))
     cluster.assert_clean()
@@ -115,8 +123,8 @@ def _epochs(workdir):
 )
 def test_two_workers_train_the_model_of_one_process(tmp_path, recipe, args):
     args = ("--export-dir", str(tmp_path / "exports"), *args)
-    two = _run(tmp_path, recipe, "two", 2, args)
-    _run(tmp_path, recipe, "one", 1, args)
+    two = _run(tmp_path, "two", 2, _train(recipe, tmp_path / "two", *args))
+    _run(tmp_path, "one", 1, _train(recipe, tmp_path / "one", *args))
     assert "Worker done" in two.log(1)
     models = [keras.models.load_model(tmp_path / run / "model.keras") for run in ("two", "one")]
     for a, b in zip(models[0].weights, models[1].weights, strict=True):  # EMA, baseline, seeds too
@@ -137,7 +145,7 @@ def test_two_workers_train_the_model_of_one_process(tmp_path, recipe, args):
 def test_a_killed_worker_resumes_from_the_last_epoch(tmp_path):
     workdir = tmp_path / "run"
     args = ("--epochs", "12", "--no-export")
-    first = Cluster(tmp_path, "gaussian_vae_digits", workdir, 2, args)
+    first = Cluster(tmp_path, "run", 2, _train("gaussian_vae_digits", workdir, *args))
     deadline = time.monotonic() + TIMEOUT
     try:
         while not (workdir / "history.csv").exists() or len(_epochs(workdir)) < 3:
@@ -148,7 +156,7 @@ def test_a_killed_worker_resumes_from_the_last_epoch(tmp_path):
         first.kill()  # ... and the chief, as a cluster manager restarts the job
     done = len(_epochs(workdir))
     assert 3 <= done < 12
-    second = _run(tmp_path, "gaussian_vae_digits", "run", 2, args)
+    second = _run(tmp_path, "run", 2, _train("gaussian_vae_digits", workdir, *args))
     assert _epochs(workdir) == list(range(12))  # every epoch exactly once
     assert "Epoch 1/12" not in second.log(0)  # resumed, not restarted
     assert (workdir / "model.keras").exists() and json.loads((workdir / "results.json").read_text())["chief"]
@@ -163,3 +171,27 @@ def test_multi_worker_needs_tf_config(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
     with pytest.raises(ValueError, match="Received: TF_CONFIG='"):
         multi_worker_strategy()
+
+
+FIT_UNDER_MULTI_WORKER = """
+import keras, numpy as np, tensorflow as tf
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+from keraszoo import GaussianVAE
+with strategy.scope():
+    model = GaussianVAE((8, 8, 1), latent_dim=2, encoder={"name": "mlp", "hidden_units": [8]})
+    model.compile(keras.optimizers.Adam(1e-3))
+x = np.random.default_rng(0).integers(0, 2, (32, 8, 8, 1)).astype("float32")
+try:
+    model.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=1, verbose=0)
+    print("UPSTREAM FIT WORKS")
+except ValueError as err:
+    print("UPSTREAM FIT FAILS:", str(err)[:200])
+"""
+
+
+@pytest.mark.slow
+def test_upstream_fit_still_fails_under_multi_worker(tmp_path):
+    """keras-team/keras#20585. When this fails, Keras's `fit` works under
+    MultiWorkerMirroredStrategy: try it in place of `fit_loop` (keraszoo.training.multi_worker)."""
+    cluster = _run(tmp_path, "canary", 2, ["-c", FIT_UNDER_MULTI_WORKER])
+    assert "UPSTREAM FIT FAILS" in cluster.log(0), cluster.log(0)[-2000:]
