@@ -21,6 +21,7 @@ class AnnealedSampler(keras.layers.Layer):
     schedule_class: type = None
 
     def __init__(self, schedule, seed: int | None = None, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # float32 arithmetic whatever the global policy
         super().__init__(**kwargs)
         self.schedule = as_schedule(schedule, self.schedule_class)
         self.seed = seed

@@ -15,10 +15,16 @@ width, so its encoder output shape is (H/4, W/4, channels).
 An encoder maps `data_shape` to any `output_shape` (a vector of posterior parameters, or a
 grid of code vectors); a decoder maps a latent of any shape back to `data_shape` (logits or
 means). Unknown keys in a spec are an error, so a typo never silently falls back to a default.
+
+Mixed precision: `dtype="mixed_bfloat16"` builds every layer of the network under that policy
+(bfloat16 matmuls and convolutions, float32 weights) and appends a cast to float32, so the
+network's outputs, and every likelihood, KL and loss computed from them, are float32
+(the Keras mixed-precision guide's rule for model outputs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import keras
@@ -67,14 +73,51 @@ def spatial_grid(spec: dict, data_shape: tuple[int, ...]) -> tuple[int, ...] | N
     return (data_shape[0] // 4, data_shape[1] // 4)
 
 
+@contextlib.contextmanager
+def _policy(dtype: str | None):
+    """Layers created inside use the dtype policy `dtype` (None: the global one)."""
+    previous = keras.config.dtype_policy()
+    if dtype is not None:
+        keras.config.set_dtype_policy(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _network(inputs, outputs, name):
+    """The functional model, with float32 outputs whatever the layers' compute dtype."""
+    if keras.config.dtype_policy().compute_dtype != "float32":
+        outputs = keras.layers.Activation("linear", dtype="float32", name="float32_outputs")(outputs)
+    return keras.Model(inputs, outputs, name=name)
+
+
 def build_encoder(
-    spec: dict, data_shape: tuple[int, ...], output_shape: tuple[int, ...], head: str = "encoder_outputs"
+    spec: dict,
+    data_shape: tuple[int, ...],
+    output_shape: tuple[int, ...],
+    head: str = "encoder_outputs",
+    dtype: str | None = None,
 ) -> keras.Model:
-    """x of `data_shape` → raw encoder outputs of `output_shape`; the last layer is named `head`."""
+    """x of `data_shape` → raw encoder outputs of `output_shape` (float32); the last layer of
+    the network is named `head`. `dtype`: the layers' policy (None: the global one)."""
+    with _policy(dtype):
+        return _network(*_encoder(spec, data_shape, output_shape, head), name="encoder")
+
+
+def build_decoder(
+    spec: dict, latent_shape: tuple[int, ...], data_shape: tuple[int, ...], dtype: str | None = None
+) -> keras.Model:
+    """A latent of `latent_shape` → decoder outputs of `data_shape` (logits or means, float32).
+    `dtype`: the layers' policy (None: the global one)."""
+    with _policy(dtype):
+        return _network(*_decoder(spec, latent_shape, data_shape), name="decoder")
+
+
+def _encoder(spec, data_shape, output_shape, head):
     x = keras.Input(data_shape)
     if spec["name"] == "resnet":
-        out = _resnet_encoder(spec, x, data_shape, output_shape, head)
-        return keras.Model(x, out, name="encoder")
+        return x, _resnet_encoder(spec, x, data_shape, output_shape, head)
     h = x
     if spec["name"] == "conv":
         _check_conv_shape(spec, data_shape)
@@ -84,14 +127,13 @@ def build_encoder(
     out = keras.layers.Dense(math.prod(output_shape), name=head)(h)
     if len(output_shape) > 1:
         out = keras.layers.Reshape(output_shape)(out)
-    return keras.Model(x, out, name="encoder")
+    return x, out
 
 
-def build_decoder(spec: dict, latent_shape: tuple[int, ...], data_shape: tuple[int, ...]) -> keras.Model:
-    """A latent of `latent_shape` → decoder outputs of `data_shape` (logits or means)."""
+def _decoder(spec, latent_shape, data_shape):
     z = keras.Input(latent_shape)
     if spec["name"] == "resnet":
-        return keras.Model(z, _resnet_decoder(spec, z, data_shape), name="decoder")
+        return z, _resnet_decoder(spec, z, data_shape)
     h = keras.layers.Flatten()(z) if len(latent_shape) > 1 else z
     h = _stack(
         h, keras.layers.Dense, reversed(spec["hidden_units"]), "dec_dense", activation=spec["activation"]
@@ -106,7 +148,7 @@ def build_decoder(spec: dict, latent_shape: tuple[int, ...], data_shape: tuple[i
     else:
         out = keras.layers.Dense(math.prod(data_shape), name="outputs")(h)
         out = keras.layers.Reshape(data_shape)(out)
-    return keras.Model(z, out, name="decoder")
+    return z, out
 
 
 def _stack(h, layer, sizes, prefix, **kwargs):

@@ -39,6 +39,7 @@ class ScoreFunctionBaseline(keras.layers.Layer):
     """
 
     def __init__(self, kind: str = "none", decay: float = 0.99, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # float32 arithmetic whatever the global policy
         super().__init__(**kwargs)
         check_one_of("baseline", kind, BASELINES)
         self.kind, self.decay = kind, float(decay)

@@ -39,6 +39,7 @@ class MovingAverage(keras.layers.Layer):
     """
 
     def __init__(self, decay: float, shape=(), initializer="zeros", debias: bool = False, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # float32 arithmetic whatever the global policy
         super().__init__(**kwargs)
         if not 0.0 < decay < 1.0:
             raise ValueError(f"Expected `decay` in (0, 1). Received: decay={decay!r}")

@@ -62,6 +62,11 @@ class ZooModel(keras.Model):
         validate_inputs: check every batch for NaN/Inf and, for a binary likelihood, for
             values outside {0, 1}; a bad batch raises `InvalidArgumentError` with the reason.
         seed: integer seed of the model's noise stream in `fit` (`None`: random).
+        backbone_dtype: dtype policy of the encoder and decoder networks, e.g.
+            `"mixed_bfloat16"` (bfloat16 matmuls/convolutions, float32 weights; None: the global
+            policy). Everything else (likelihoods, KLs, losses, estimators, baselines, EMA
+            codebooks and VQ distances, the code prior) computes in the model's own `dtype`
+            (float32 unless given, whatever the global policy).
 
     Call arguments:
         x: a batch of examples, shape `(batch,) + data_shape`.
@@ -90,8 +95,10 @@ class ZooModel(keras.Model):
         likelihood="bernoulli",
         validate_inputs: bool = True,
         seed: int | None = None,
+        backbone_dtype: str | None = None,
         **kwargs,
     ):
+        kwargs.setdefault("dtype", "float32")  # only the backbones follow a mixed policy (`backbone_dtype`)
         super().__init__(**kwargs)
         self.data_shape = tuple(int(d) for d in data_shape)
         for d in self.data_shape:
@@ -101,10 +108,12 @@ class ZooModel(keras.Model):
         self.seed = seed
         self.encoder_spec = normalize_backbone(encoder if encoder is not None else self.default_encoder)
         self.decoder_spec = normalize_backbone(decoder if decoder is not None else self.encoder_spec)
-        self.encoder = build_encoder(
-            self.encoder_spec, self.data_shape, self.encoder_output_shape(), head=self.encoder_head
+        self.backbone_dtype = keras.dtype_policies.get(backbone_dtype or keras.config.dtype_policy()).name
+        self.encoder = build_encoder(self.encoder_spec, self.data_shape, self.encoder_output_shape(),
+                                     head=self.encoder_head, dtype=self.backbone_dtype)  # fmt: skip
+        self.decoder = build_decoder(
+            self.decoder_spec, self.latent_shape(), self.data_shape, dtype=self.backbone_dtype
         )
-        self.decoder = build_decoder(self.decoder_spec, self.latent_shape(), self.data_shape)
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise")
         specs = self.metric_specs()
         self.trackers = {name: metric for name, (metric, _) in specs.items()}
@@ -272,6 +281,7 @@ class ZooModel(keras.Model):
             "likelihood": self.likelihood.get_config(),
             "validate_inputs": self.validate_inputs,
             "seed": self.seed,
+            "backbone_dtype": self.backbone_dtype,
         }
 
 

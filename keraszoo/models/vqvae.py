@@ -73,6 +73,7 @@ class CodePrior(keras.Model):
     def __init__(
         self, num_codes: int, length: int, dim: int = 128, heads: int = 4, layers: int = 2, **kwargs
     ):
+        kwargs.setdefault("dtype", "float32")  # its log-probabilities are the VQ-VAE KL terms
         super().__init__(**kwargs)
         self.num_codes, self.length, self.dim = num_codes, length, dim
         self.heads, self.num_layers = heads, layers
