@@ -5,9 +5,11 @@ encoder/decoder, a custom `train_step` with a hand-written loss and `GradientTap
 the same MLP, 784-512-512-2×50 with a mirrored decoder, the same batch size, Adam, and
 random binary 28×28 data held in memory (the input pipeline is not what is measured).
 
-    python benchmarks/throughput.py --batch-size 100 --steps 300
+    python benchmarks/throughput.py --batch-sizes 128 1024 --rounds 2
 
-Prints examples/s after warm-up for each variant and the ratio to the baseline.
+Every variant runs in its own process, in interleaved rounds; prints the median examples/s after
+warm-up, the range over rounds and the ratio to the baseline's median, and the fp32 limit: the
+examples/s the model's matmuls alone allow on this machine (measured in the same run).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 
 import keras
@@ -89,61 +93,124 @@ class _Timer(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def measure(model, data, batch_size, steps, steps_per_execution, jit_compile):
-    model.compile(
-        keras.optimizers.Adam(1e-3),
-        jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution,
+# Each variant runs in a fresh process (thread pools are fixed at TensorFlow's start-up).
+VARIANTS = {
+    "keras-io baseline": dict(model="kerasio"),
+    "keraszoo, recipes before (MirroredStrategy, spe 10)": dict(
+        model="keraszoo", strategy="mirrored", spe=10
+    ),
+    "keraszoo, fit (spe 1)": dict(model="keraszoo"),
+    "keraszoo, spe 10": dict(model="keraszoo", spe=10),
+    "keraszoo, spe 10, inter-op 1": dict(model="keraszoo", spe=10, inter_op=1),
+    "keraszoo, spe 10, XLA": dict(model="keraszoo", spe=10, jit=True),
+    "keraszoo, spe 10, mixed_bfloat16": dict(model="keraszoo", spe=10, policy="mixed_bfloat16"),
+    "fp32 limit (matmuls alone)": dict(model="matmuls"),
+}
+
+
+def _data(n):
+    return (np.random.default_rng(0).random((n, *SHAPE)) < 0.13).astype("float32")
+
+
+def run_variant(spec: dict, batch_size: int, examples: int) -> float:
+    """Training examples/s of one variant after warm-up (in this process)."""
+    if spec.get("inter_op"):
+        tf.config.threading.set_inter_op_parallelism_threads(spec["inter_op"])
+    if spec["model"] == "matmuls":
+        return matmul_limit(batch_size, examples)
+    keras.utils.set_random_seed(0)
+    strategy = (
+        tf.distribute.MirroredStrategy(["/cpu:0"]) if spec.get("strategy") else tf.distribute.get_strategy()
     )
+    spe = spec.get("spe", 1)
+    with strategy.scope():
+        model = KerasIoVAE() if spec["model"] == "kerasio" else _ours(backbone_dtype=spec.get("policy"))
+        model.compile(
+            keras.optimizers.Adam(1e-3), jit_compile=spec.get("jit", False), steps_per_execution=spe
+        )
+    data = _data(max(batch_size * 20, 10_000))
     ds = tf.data.Dataset.from_tensor_slices(data).batch(batch_size, drop_remainder=True).repeat().prefetch(8)
-    warmup = max(1, 20 // steps_per_execution)
-    timer = _Timer(warmup)
-    # Keras calls on_train_batch_end once per execution of `steps_per_execution` steps.
-    executions = steps // steps_per_execution + warmup
-    model.fit(ds, steps_per_epoch=executions * steps_per_execution, epochs=1, verbose=0, callbacks=[timer])
-    timed_steps = (executions - warmup) * steps_per_execution
-    return timed_steps * batch_size / timer.seconds
+    warmup = max(1, 20 // spe, -(-4 * 1024 // (batch_size * spe)))
+    timed = max(1, examples // (batch_size * spe))
+    timer = _Timer(warmup)  # Keras calls on_train_batch_end once per `spe` steps
+    model.fit(ds, steps_per_epoch=(warmup + timed) * spe, epochs=1, verbose=0, callbacks=[timer])
+    return timed * spe * batch_size / timer.seconds
+
+
+def matmul_limit(batch_size: int, examples: int) -> float:
+    """Examples/s if a training step cost only its matmuls: per dense layer [B, in]·[in, out]
+    forward, and the two products of its backward pass (the weight gradient, and the input
+    gradient except for the data's), on this machine, in float32."""
+    dims = [784, *HIDDEN, 2 * LATENT]
+    layers_ = list(zip(dims[:-1], dims[1:], strict=True))
+    layers_ += (
+        [(LATENT, HIDDEN[-1])]
+        + list(zip(HIDDEN[::-1][:-1], HIDDEN[::-1][1:], strict=True))
+        + [(HIDDEN[0], 784)]
+    )
+    rng = np.random.default_rng(0)
+    xs = [tf.constant(rng.random((batch_size, i)), tf.float32) for i, _ in layers_]
+    ws = [tf.constant(rng.random((i, o)), tf.float32) for i, o in layers_]
+    gs = [tf.constant(rng.random((batch_size, o)), tf.float32) for _, o in layers_]
+
+    @tf.function
+    def step():
+        total = 0.0
+        for n, (x, w, g) in enumerate(zip(xs, ws, gs, strict=True)):
+            total += tf.reduce_sum(tf.matmul(x, w)[:1, :1])
+            total += tf.reduce_sum(tf.matmul(x, g, transpose_a=True)[:1, :1])
+            if n:  # every input gradient but the data's (z's flows back to the encoder)
+                total += tf.reduce_sum(tf.matmul(g, w, transpose_b=True)[:1, :1])
+        return total
+
+    for _ in range(5):
+        step().numpy()
+    reps = max(5, examples // batch_size)
+    start = time.perf_counter()
+    for _ in range(reps):
+        step().numpy()
+    return reps * batch_size / (time.perf_counter() - start)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 1024])
+    parser.add_argument("--examples", type=int, default=60_000, help="timed examples per measurement")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved repeats of every variant")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="a subset of the variants")
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: one measurement
     args = parser.parse_args()
-    data = (np.random.default_rng(0).random((10_000, *SHAPE)) < 0.13).astype("float32")
-    variants = [
-        ("keras-io baseline", KerasIoVAE, 1, False),
-        ("keraszoo", _ours, 1, False),
-        ("keraszoo validate_inputs=False", lambda: _ours(validate_inputs=False), 1, False),
-        ("keraszoo steps_per_execution=10", _ours, 10, False),
-        ("keraszoo steps_per_execution=10, no validation", lambda: _ours(validate_inputs=False), 10, False),
-        ("keras-io baseline steps_per_execution=10", KerasIoVAE, 10, False),
-        ("keraszoo steps_per_execution=10 + XLA", lambda: _ours(validate_inputs=False), 10, True),
-    ]
-    rows = []
-    for name, build, spe, jit in variants:
-        keras.utils.set_random_seed(0)
-        rate = measure(build(), data, args.batch_size, args.steps, spe, jit)
-        rows.append(
-            {
-                "variant": name,
-                "steps_per_execution": spe,
-                "jit_compile": jit,
-                "examples_per_s": rate,
-            }
-        )
-    base = rows[0]["examples_per_s"]
+    if args.worker:
+        spec = json.loads(args.worker)
+        print(json.dumps(run_variant(spec, args.batch_sizes[0], args.examples)))
+        return
+    results = {(v, b): [] for v in args.variants for b in args.batch_sizes}
+    for _ in range(args.rounds):
+        for b in args.batch_sizes:
+            for v in args.variants:
+                command = [sys.executable, __file__, "--worker", json.dumps(VARIANTS[v]),
+                           "--batch-sizes", str(b), "--examples", str(args.examples)]  # fmt: skip
+                out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+                results[(v, b)].append(float(out.strip().splitlines()[-1]))
+                print(f"  batch {b:5d}  {v:55s} {results[(v, b)][-1]:9.0f}", file=sys.stderr)
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, TF {tf.__version__}, Keras {keras.__version__}"
-    gpus = tf.config.list_physical_devices("GPU")
-    print(f"machine: {machine}; GPUs: {len(gpus)}; batch size {args.batch_size}; {args.steps} timed steps")
-    print(f"{'variant':48s} {'examples/s':>12s} {'vs baseline':>12s}")
-    for row in rows:
-        row["ratio"] = row["examples_per_s"] / base
-        print(f"{row['variant']:48s} {row['examples_per_s']:12.0f} {row['ratio']:12.2f}")
+    print(f"machine: {machine}; {args.examples} timed examples per measurement; {args.rounds} rounds")
+    rows = []
+    for b in args.batch_sizes:
+        base = np.median(results[("keras-io baseline", b)]) if "keras-io baseline" in args.variants else None
+        print(f"\nbatch {b}: {'variant':55s} {'median':>8s} {'range':>15s} {'vs baseline':>11s}")
+        for v in args.variants:
+            values = results[(v, b)]
+            median = float(np.median(values))
+            ratio = median / base if base else float("nan")
+            print(f"{'':10s}{v:55s} {median:8.0f} {min(values):7.0f}–{max(values):<7.0f} {ratio:11.2f}")
+            rows.append(
+                {"variant": v, "batch_size": b, "examples_per_s": values, "median": median, "ratio": ratio}
+            )
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"machine": machine, "batch_size": args.batch_size, "rows": rows}, f, indent=2)
+            json.dump({"machine": machine, "rows": rows}, f, indent=2)
 
 
 def _ours(**overrides):

@@ -164,7 +164,7 @@ def fit_loop(
             callback_list.on_epoch_end(epoch, logs)
             if chief:
                 text = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-                print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - start:.0f}s - {text}", flush=True)
+                print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - start:.1f}s - {text}", flush=True)
             if history_csv and is_chief(strategy):
                 _append_history(history_csv, epoch, logs)
             epoch_counter.assign(epoch + 1)

@@ -1,0 +1,73 @@
+"""Training throughput of 1 and 2 workers (MultiWorkerMirroredStrategy on 127.0.0.1).
+
+    python benchmarks/multi_worker.py --data-file ../shared/data/binarized_mnist.npz --epochs 4
+
+Starts the `gaussian_vae_mnist` recipe with `--strategy multi_worker` once per worker (TF_CONFIG
+on free loopback ports), reads the per-epoch times the chief prints, and reports training
+examples/s (validation included) as the median over the epochs after the first. On one machine
+the workers share its cores: the point of the comparison is the overhead of the collective
+all-reduce, not a speed-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+
+def _ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def run(workers: int, args, scratch: str) -> list[float]:
+    """Seconds per epoch that the chief printed."""
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _ports(workers)]}
+    workdir = os.path.join(scratch, f"{workers}-workers")
+    procs = []
+    for i in range(workers):
+        env = {
+            **os.environ,
+            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+        }
+        command = [sys.executable, "-m", "keraszoo.recipes.train", args.recipe, "--data-file", args.data_file,
+                   "--workdir", workdir, "--strategy", "multi_worker", "--epochs", str(args.epochs),
+                   "--no-export", "--eval-num-samples", "1", "--set", "pictures=false"]  # fmt: skip
+        procs.append(
+            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        )
+    outputs = [p.communicate(timeout=3600)[0] for p in procs]
+    if any(p.returncode for p in procs):
+        raise RuntimeError(outputs[0][-3000:])
+    return [float(s) for s in re.findall(r"^Epoch \d+/\d+ - ([\d.]+)s", outputs[0], re.MULTILINE)]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-file", required=True)
+    parser.add_argument("--recipe", default="gaussian_vae_mnist")
+    parser.add_argument("--epochs", type=int, default=4)
+    args = parser.parse_args()
+    examples = int(np.load(args.data_file)["train"].shape[0])
+    with tempfile.TemporaryDirectory() as scratch:
+        for workers in (1, 2):
+            seconds = run(workers, args, scratch)
+            rate = examples / np.median(seconds[1:] or seconds)
+            print(f"{workers} worker(s): epoch seconds {seconds}, {rate:,.0f} training examples/s (median)")
+
+
+if __name__ == "__main__":
+    main()
