@@ -67,7 +67,8 @@ def main():
     total = sum(by_type.values())
     print(f"{args.model} ({args.policy or 'float32'}), batch {args.batch_size}, steps_per_execution "
           f"{args.spe}: {1000 * seconds / STEPS:.1f} ms/step wall, {args.batch_size * STEPS / seconds:,.0f} "
-          f"examples/s (under the profiler); busy op time {total / 1000 / STEPS:.1f} ms/step, all threads")  # fmt: skip
+          f"examples/s (under the profiler); busy op time {total / 1000 / STEPS:.1f} ms/step "
+          "summed over threads")  # fmt: skip
     for kind, us in by_type.most_common(args.top):
         print(f"  {kind:32s} {100 * us / total:5.1f} %  {us / 1000 / STEPS:7.2f} ms/step")
 
