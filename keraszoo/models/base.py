@@ -427,8 +427,9 @@ class VAE(ZooModel):
         return kl, kl
 
     # ------------------------------------------------------------------ the model
-    def likelihood_distribution(self, outputs: tf.Tensor) -> tfd.Distribution:
-        return self.likelihood.distribution(outputs, len(self.data_shape))
+    def log_px(self, outputs: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+        """log p(x | z) from the decoder outputs, one number per example."""
+        return self.likelihood.log_prob(outputs, x, len(self.data_shape))
 
     def decode_samples(self, z: tf.Tensor) -> tf.Tensor:
         """Decoder outputs for z of shape [K, batch, latent] → [K, batch, *data_shape]."""
@@ -445,7 +446,7 @@ class VAE(ZooModel):
         if self.estimator.score_function:
             z = tf.stop_gradient(z)
         outputs = self.decode_samples(z)
-        log_px = self.likelihood_distribution(outputs).log_prob(x)  # [K, batch]
+        log_px = self.log_px(outputs, x)  # [K, batch]
         kl, regularizer = self.kl_terms(q, self.prior(), z, params)
         kl, regularizer = (tf.broadcast_to(t, tf.shape(log_px)) for t in (kl, regularizer))
         objective = -log_px + regularizer
@@ -478,7 +479,7 @@ class VAE(ZooModel):
         params = self.encoder(x)
         q = self.posterior(params)
         z, log_prior_ratio = self.importance_sample(q, params, seed, num_samples)  # [k, batch, ...]
-        return self.likelihood_distribution(self.decode_samples(z)).log_prob(x) + log_prior_ratio
+        return self.log_px(self.decode_samples(z), x) + log_prior_ratio
 
     # ------------------------------------------------------------------ public API
     def encode(self, x) -> dict[str, tf.Tensor]:

@@ -9,8 +9,12 @@ from keraszoo.distributions import get_likelihood
 
 
 def _log_prob(name, outputs, x, **kw):
+    """What the models use (`Likelihood.log_prob`), checked equal to the TFP distribution's."""
     lik = get_likelihood({"name": name, **kw})
-    return lik.distribution(tf.constant(outputs), event_ndims=1).log_prob(tf.constant(x)).numpy()
+    value = lik.log_prob(tf.constant(outputs), tf.constant(x), event_ndims=1).numpy()
+    tfp_value = lik.distribution(tf.constant(outputs), event_ndims=1).log_prob(tf.constant(x)).numpy()
+    np.testing.assert_allclose(value, tfp_value, rtol=1e-6, atol=1e-6)
+    return value
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -69,3 +73,26 @@ def test_unknown_likelihood_and_bad_scale_are_named():
         get_likelihood("poisson")
     with pytest.raises(ValueError, match="Received: scale=-1"):
         get_likelihood({"name": "gaussian", "scale": -1})
+
+
+def test_bernoulli_log_prob_gradient_is_sigmoid_minus_x():
+    # d/dl log p(x | l) = x − σ(l) for each pixel: the fused form must keep TFP's gradient.
+    logits = tf.constant([[-3.0, 0.0, 2.5, 40.0]])
+    x = tf.constant([[1.0, 0.0, 1.0, 0.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        value = get_likelihood("bernoulli").log_prob(logits, x, event_ndims=1)
+    np.testing.assert_allclose(tape.gradient(value, logits), x - tf.sigmoid(logits), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["bernoulli", "gaussian", "continuous_bernoulli"])
+def test_log_prob_broadcasts_x_over_samples(name):
+    # Models evaluate K decoder outputs [K, batch, ...] against one x [batch, ...].
+    rng = np.random.default_rng(3)
+    outputs = rng.normal(size=(3, 2, 5)).astype("float32")
+    x = (rng.random((2, 5)) > 0.5).astype("float32")
+    lik = get_likelihood(name)
+    value = lik.log_prob(tf.constant(outputs), tf.constant(x), event_ndims=1).numpy()
+    assert value.shape == (3, 2)
+    for k in range(3):
+        np.testing.assert_allclose(value[k], _log_prob(name, outputs[k], x), rtol=1e-6, atol=1e-6)
