@@ -13,6 +13,7 @@ from keraszoo.models import (
     build_model,
     get_model_class,
 )  # noqa: E402
+from keraszoo.optimizers import FusedAdam  # noqa: E402  (registered for load_model)
 from keraszoo.presets import from_preset, list_presets, load_serving  # noqa: E402
 from keraszoo.training import schedules as _schedules  # noqa: E402, F401  (registers StagedDecay for load_model)
 
@@ -21,6 +22,7 @@ __all__ = [
     "CategoricalVAE",
     "ContinuousVAE",
     "DVAE",
+    "FusedAdam",
     "GaussianVAE",
     "VQVAE",
     "__version__",

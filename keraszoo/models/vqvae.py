@@ -30,6 +30,7 @@ from keraszoo.layers import normalize_backbone, spatial_grid
 from keraszoo.layers.vector_quantizer import VectorQuantizer, VectorQuantizerEMA
 from keraszoo.models.base import METRIC_NAMES, ZooModel, check_batch
 from keraszoo.models.registry import register_model
+from keraszoo.optimizers import FusedAdam
 from keraszoo.random import as_seed
 
 
@@ -296,7 +297,7 @@ class VQVAE(ZooModel):
         self.code_prior.trainable = True
         try:
             self.code_prior.compile(
-                keras.optimizers.Adam(learning_rate),
+                FusedAdam(learning_rate),
                 keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             )
             if fit is None:

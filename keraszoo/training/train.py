@@ -30,6 +30,7 @@ from keraszoo.data import as_numpy, evaluation_binarize, load_split, make_pipeli
 from keraszoo.export import export_model
 from keraszoo.export.manifest import git_commit, machine_description, sha256_of
 from keraszoo.models import build_model
+from keraszoo.optimizers import FusedAdam
 from keraszoo.presets import from_preset
 from keraszoo.training.best import KeepBest
 from keraszoo.training.config import TrainConfig
@@ -82,7 +83,7 @@ def build_and_compile(config: TrainConfig, data_shape, strategy, steps_per_epoch
     with strategy.scope():
         model = build_model(config.model, data_shape=data_shape, seed=config.seed, **config.model_config)
         model.compile(
-            optimizer=keras.optimizers.Adam(make_learning_rate(config.learning_rate, steps_per_epoch)),
+            optimizer=FusedAdam(make_learning_rate(config.learning_rate, steps_per_epoch)),
             jit_compile=config.jit_compile,
             steps_per_execution=config.steps_per_execution,
         )
