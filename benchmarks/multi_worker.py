@@ -12,37 +12,24 @@ all-reduce, not a speed-up.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-
-def _ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+from keraszoo.training.multi_worker import local_tf_configs
 
 
 def run(workers: int, args, scratch: str) -> list[float]:
     """Seconds per epoch that the chief printed."""
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _ports(workers)]}
+    configs = local_tf_configs(workers)
     workdir = os.path.join(scratch, f"{workers}-workers")
     procs = []
-    for i in range(workers):
-        env = {
-            **os.environ,
-            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
-        }
+    for config in configs:
+        env = {**os.environ, "TF_CONFIG": config}
         command = [sys.executable, "-m", "keraszoo.recipes.train", args.recipe, "--data-file", args.data_file,
                    "--workdir", workdir, "--strategy", "multi_worker", "--epochs", str(args.epochs),
                    "--no-export", "--eval-num-samples", "1", "--set", "pictures=false"]  # fmt: skip

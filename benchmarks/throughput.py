@@ -27,8 +27,9 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from keraszoo import GaussianVAE
+from keraszoo import GaussianVAE, build_model
 from keraszoo.optimizers import FusedAdam
+from keraszoo.recipes import get_config
 
 LATENT, HIDDEN, SHAPE = 50, [512, 512], (28, 28, 1)
 
@@ -109,6 +110,13 @@ VARIANTS = {
         model="keraszoo", spe=10, fused=True, policy="mixed_bfloat16"
     ),
     "fp32 limit (matmuls alone)": dict(model="matmuls"),
+    # The other two workloads of the issue (run them with --batch-sizes 100):
+    "vqvae_mnist recipe model, FusedAdam, spe 10": dict(model="vqvae", spe=10, fused=True),
+    "vqvae_mnist recipe model, FusedAdam, spe 10, mixed_bfloat16": dict(
+        model="vqvae", spe=10, fused=True, policy="mixed_bfloat16"
+    ),
+    "NLL evaluation, Burda VAE, k=5000": dict(model="evaluation"),
+    "NLL evaluation, Burda VAE, k=5000, mixed_bfloat16": dict(model="evaluation", policy="mixed_bfloat16"),
 }
 
 
@@ -123,12 +131,18 @@ def run_variant(spec: dict, batch_size: int, examples: int) -> float:
     if spec["model"] == "matmuls":
         return matmul_limit(batch_size, examples)
     keras.utils.set_random_seed(0)
+    if spec["model"] == "evaluation":
+        return evaluation_rate(batch_size, examples, spec.get("policy"))
     strategy = (
         tf.distribute.MirroredStrategy(["/cpu:0"]) if spec.get("strategy") else tf.distribute.get_strategy()
     )
     spe = spec.get("spe", 1)
     with strategy.scope():
-        model = KerasIoVAE() if spec["model"] == "kerasio" else _ours(backbone_dtype=spec.get("policy"))
+        if spec["model"] == "vqvae":
+            config = get_config("vqvae_mnist")["model_config"]
+            model = build_model("vqvae", data_shape=SHAPE, **{**config, "backbone_dtype": spec.get("policy")})
+        else:
+            model = KerasIoVAE() if spec["model"] == "kerasio" else _ours(backbone_dtype=spec.get("policy"))
         optimizer = (FusedAdam if spec.get("fused") else keras.optimizers.Adam)(1e-3)
         model.compile(optimizer, jit_compile=spec.get("jit", False), steps_per_execution=spe)
     data = _data(max(batch_size * 20, 10_000))
@@ -138,6 +152,21 @@ def run_variant(spec: dict, batch_size: int, examples: int) -> float:
     timer = _Timer(warmup)  # Keras calls on_train_batch_end once per `spe` steps
     model.fit(ds, steps_per_epoch=(warmup + timed) * spe, epochs=1, verbose=0, callbacks=[timer])
     return timed * spe * batch_size / timer.seconds
+
+
+def evaluation_rate(batch_size: int, examples: int, policy) -> float:
+    """Test examples/s of the importance-weighted NLL (k = 5000, as the presets are evaluated)
+    with the `gaussian_vae_mnist` recipe's model (Burda et al.'s 784-200-200-50 tanh), on
+    `examples` // 50 examples (k = 5000 costs 5000 decoder passes per example)."""
+    config = get_config("gaussian_vae_mnist")["model_config"]
+    model = build_model("gaussian_vae", data_shape=SHAPE, **{**config, "backbone_dtype": policy})
+    data = tf.constant(_data(batch_size))
+    model.log_likelihood(data[:2], num_samples=5000, seed=0)  # warm-up (tracing)
+    batches = max(1, examples // 50 // batch_size)
+    start = time.perf_counter()
+    for b in range(batches):
+        model.log_likelihood(data, num_samples=5000, seed=b).numpy()
+    return batches * batch_size / (time.perf_counter() - start)
 
 
 def matmul_limit(batch_size: int, examples: int) -> float:

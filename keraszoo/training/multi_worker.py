@@ -34,13 +34,29 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 
 import keras
 import tensorflow as tf
+
+
+def local_tf_configs(num_workers: int) -> list[str]:
+    """TF_CONFIG values of a cluster of `num_workers` workers on 127.0.0.1, on ports free now
+    (for tests and benchmarks on one machine): element i is worker i's."""
+    sockets = [socket.socket() for _ in range(num_workers)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    cluster = {"worker": [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]}
+    for s in sockets:
+        s.close()
+    return [
+        json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(num_workers)
+    ]
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
