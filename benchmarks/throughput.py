@@ -97,17 +97,17 @@ class _Timer(keras.callbacks.Callback):
 
 # Each variant runs in a fresh process (thread pools are fixed at TensorFlow's start-up).
 VARIANTS = {
-    "keras-io baseline": dict(model="kerasio"),
-    "keraszoo, recipes before (MirroredStrategy, spe 10)": dict(
-        model="keraszoo", strategy="mirrored", spe=10
-    ),
-    "keraszoo, fit (spe 1)": dict(model="keraszoo"),
-    "keraszoo, spe 10": dict(model="keraszoo", spe=10),
+    "keras-io baseline": dict(model="keras-io"),
+    "keraszoo, fit (spe 1), Keras Adam": dict(model="keraszoo"),
+    "keraszoo, spe 10, Keras Adam": dict(model="keraszoo", spe=10),
     "keraszoo, spe 10, inter-op 1": dict(model="keraszoo", spe=10, inter_op=1),
     "keraszoo, spe 10, XLA": dict(model="keraszoo", spe=10, jit=True),
-    "keraszoo, spe 10, FusedAdam (TrainConfig defaults)": dict(model="keraszoo", spe=10, fused=True),
-    "keraszoo, spe 10, FusedAdam, mixed_bfloat16": dict(
-        model="keraszoo", spe=10, fused=True, policy="mixed_bfloat16"
+    "keraszoo, spe 10, FusedAdam": dict(model="keraszoo", spe=10, fused=True),
+    "keraszoo, TrainConfig defaults (MirroredStrategy, FusedAdam, spe 10)": dict(
+        model="keraszoo", spe=10, fused=True, strategy="mirrored"
+    ),
+    "keraszoo, TrainConfig defaults + mixed_bfloat16": dict(
+        model="keraszoo", spe=10, fused=True, strategy="mirrored", policy="mixed_bfloat16"
     ),
     "fp32 limit (matmuls alone)": dict(model="matmuls"),
     # The other two workloads of the issue (run them with --batch-sizes 100):
@@ -142,7 +142,7 @@ def run_variant(spec: dict, batch_size: int, examples: int) -> float:
             config = get_config("vqvae_mnist")["model_config"]
             model = build_model("vqvae", data_shape=SHAPE, **{**config, "backbone_dtype": spec.get("policy")})
         else:
-            model = KerasIoVAE() if spec["model"] == "kerasio" else _ours(backbone_dtype=spec.get("policy"))
+            model = KerasIoVAE() if spec["model"] == "keras-io" else _ours(backbone_dtype=spec.get("policy"))
         optimizer = (FusedAdam if spec.get("fused") else keras.optimizers.Adam)(1e-3)
         model.compile(optimizer, jit_compile=spec.get("jit", False), steps_per_execution=spe)
     data = _data(max(batch_size * 20, 10_000))
