@@ -25,7 +25,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keraszoo import viz
 from keraszoo.data import as_numpy, evaluation_binarize, load_split, make_pipeline
 from keraszoo.export import export_model
 from keraszoo.export.manifest import git_commit, machine_description, sha256_of
@@ -352,6 +351,8 @@ def _manifest_metadata(config: TrainConfig, model, results: dict, command: str |
 
 def write_pictures(model, test_split, history_csv, workdir, seed) -> dict:
     """Samples, reconstructions and curves as PNGs, and the images in TensorBoard."""
+    from keraszoo import viz  # imported here: `python -m keraszoo.viz` runs it as __main__
+
     out = os.path.join(workdir, "pictures")
     factor = max(1, 64 // model.data_shape[0])
     samples = model.sample(64, seed=seed)["x_mean"].numpy()
