@@ -10,7 +10,7 @@ one pass over each variable:
     θ ← θ − lr_t·m/(√v + ε)
 
 which is Keras's formula (Kingma & Ba 2015, Algorithm 1 with ε outside the square root, "ε̂").
-AMSGrad, sparse (IndexedSlices) gradients and other backends use Keras's own update.
+AMSGrad and sparse (IndexedSlices) gradients use Keras's own update.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class FusedAdam(keras.optimizers.Adam):
     """`keras.optimizers.Adam` (same arguments and state) with a fused dense update."""
 
     def update_step(self, gradient, variable, learning_rate):
-        if self.amsgrad or isinstance(gradient, tf.IndexedSlices) or keras.backend.backend() != "tensorflow":
+        if self.amsgrad or isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)

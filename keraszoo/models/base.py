@@ -171,6 +171,10 @@ class ZooModel(keras.Model):
         `Model.fit`; multi-worker training passes `keraszoo.training.multi_worker.fit_loop`)."""
         raise NotImplementedError(f"{type(self).__name__} declares no second training stage.")
 
+    def log_px(self, outputs: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+        """log p(x | z) from the decoder outputs, one number per example."""
+        return self.likelihood.log_prob(outputs, x, len(self.data_shape))
+
     # ------------------------------------------------------------------ Keras integration
     def prepare_inputs(self, x: tf.Tensor) -> tf.Tensor:
         """x in the compute dtype, checked for NaN/Inf and the likelihood's support."""
@@ -427,10 +431,6 @@ class VAE(ZooModel):
         return kl, kl
 
     # ------------------------------------------------------------------ the model
-    def log_px(self, outputs: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
-        """log p(x | z) from the decoder outputs, one number per example."""
-        return self.likelihood.log_prob(outputs, x, len(self.data_shape))
-
     def decode_samples(self, z: tf.Tensor) -> tf.Tensor:
         """Decoder outputs for z of shape [K, batch, latent] → [K, batch, *data_shape]."""
         outputs = self.decoder(tf.reshape(z, [-1, self.latent_dim]))

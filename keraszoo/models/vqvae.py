@@ -225,7 +225,7 @@ class VQVAE(ZooModel):
     def forward(self, x, seed, training=False):
         out = self.quantizer(self.encoder(x), training=training)
         outputs = self.decoder(out["quantized"])
-        recon_nll = -self.likelihood.log_prob(outputs, x, len(self.data_shape))
+        recon_nll = -self.log_px(outputs, x)
         kl = tf.cond(
             self.prior_fitted > 0,
             lambda: -self.code_prior.log_prob(tf.reshape(out["indices"], [tf.shape(x)[0], -1])),

@@ -134,7 +134,8 @@ def fit_loop(
     Returns:
         The logs of the epochs trained by this call.
     """
-    chief = is_chief(strategy) and verbose
+    chief = is_chief(strategy)
+    show = chief and verbose  # progress: the chief's alone
     steps = int(dataset.cardinality())
     if steps <= 0:
         raise ValueError(f"Expected a dataset with a known, positive number of batches. Received {steps}.")
@@ -145,7 +146,7 @@ def fit_loop(
     if backup_dir and tf.train.latest_checkpoint(backup_dir):
         checkpoint.restore(tf.train.latest_checkpoint(backup_dir)).assert_existing_objects_matched()
     initial_epoch = int(epoch_counter.numpy())
-    if history_csv and is_chief(strategy):
+    if history_csv and chief:
         _keep_history_before(history_csv, initial_epoch)
 
     @tf.function
@@ -167,7 +168,7 @@ def fit_loop(
             start = time.perf_counter()
             callback_list.on_epoch_begin(epoch)
             model.reset_metrics()
-            bar = keras.utils.Progbar(steps, verbose=1 if chief and verbose == 1 else 0)
+            bar = keras.utils.Progbar(steps, verbose=1 if show and verbose == 1 else 0)
             iterator = iter(distributed)  # as `fit`: the next reshuffle and binarization noise
             for done in range(0, steps, steps_per_execution):
                 count = min(steps_per_execution, steps - done)
@@ -178,10 +179,10 @@ def fit_loop(
                 val = evaluate_loop(model, strategy, validation_data)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             callback_list.on_epoch_end(epoch, logs)
-            if chief:
+            if show:
                 text = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
                 print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - start:.1f}s - {text}", flush=True)
-            if history_csv and is_chief(strategy):
+            if history_csv and chief:
                 _append_history(history_csv, epoch, logs)
             epoch_counter.assign(epoch + 1)
             if manager is not None:

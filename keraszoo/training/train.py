@@ -167,7 +167,7 @@ def train_and_evaluate(
     with writable_dir(strategy, best_dir) as best_writes:
         best = KeepBest(best_writes, patience=config.patience, source=best_dir)
         if not best.state["stopped"]:  # an early-stopped run is finished: resuming does not train on
-            _fit(config, model, strategy, train_ds, val_ds, best, workdir, callbacks, verbose)
+            _fit(config, model, strategy, train_ds, val_ds, best, workdir, history_csv, callbacks, verbose)
         elif verbose:
             print(
                 f"Stopped early at epoch {best.state['last_epoch']} "
@@ -222,9 +222,8 @@ def train_and_evaluate(
     return results
 
 
-def _fit(config, model, strategy, train_ds, val_ds, best, workdir, callbacks, verbose):
+def _fit(config, model, strategy, train_ds, val_ds, best, workdir, history_csv, callbacks, verbose):
     """`Model.fit` on one host; our loop of the model's own train step under multi-worker."""
-    history_csv = os.path.join(workdir, "history.csv")
     keep = [best] if config.keep_best else []
     if config.strategy == "multi_worker":
         chief_only = (
