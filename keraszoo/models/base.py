@@ -135,6 +135,12 @@ class ZooModel(keras.Model):
         """Per-example outputs of `forward` averaged into per-epoch metrics."""
         return METRIC_NAMES
 
+    @property
+    def selection_metric(self) -> str:
+        """The logged quantity that model selection minimises on validation data (`KeepBest`):
+        the −ELBO, the bound every family reports."""
+        return "neg_elbo"
+
     def metric_specs(self) -> dict[str, tuple[keras.metrics.Metric, str]]:
         """metric name → (metric, the `forward` output it is updated with)."""
         return {name: (keras.metrics.Mean(name=name), name) for name in self.metric_names()}
@@ -368,6 +374,12 @@ class VAE(ZooModel):
 
     def decode_spec(self):
         return tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")
+
+    @property
+    def selection_metric(self) -> str:
+        # An IWAE is selected on the bound it trains, −L_K (the loss), not on the ELBO: its
+        # posterior is broader than an ELBO-trained one, so its ELBO can worsen while L_K improves.
+        return "loss" if self.objective == "iwae" else "neg_elbo"
 
     def metric_names(self) -> tuple[str, ...]:
         sampler = self.annealed()

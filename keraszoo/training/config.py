@@ -29,8 +29,9 @@ class TrainConfig:
             schedule dict (`keraszoo.training.schedules`: Burda et al.'s "staged", or
             "exponential").
         keep_best: evaluate and export the weights of the epoch with the lowest validation
-            −ELBO (kept across restarts, `keraszoo.training.best`), not the last epoch's.
-        patience: stop after this many epochs without a better validation −ELBO (None: never).
+            −ELBO (−L_K for `objective="iwae"`: the model's `selection_metric`; kept across
+            restarts, `keraszoo.training.best`), not the last epoch's.
+        patience: stop after this many epochs without a better validation value (None: never).
         strategy: "mirrored" (MirroredStrategy over `devices`, default: all visible GPUs, or
             the CPU), "multi_worker" (MultiWorkerMirroredStrategy over the cluster of the
             TF_CONFIG environment variable: `keraszoo.training.multi_worker`) or "default" (no

@@ -165,7 +165,7 @@ def train_and_evaluate(
     best_dir = os.path.join(workdir, "best")
     start = time.perf_counter()
     with writable_dir(strategy, best_dir) as best_writes:
-        best = KeepBest(best_writes, patience=config.patience, source=best_dir)
+        best = KeepBest(best_writes, "val_" + model.selection_metric, config.patience, source=best_dir)
         if not best.state["stopped"]:  # an early-stopped run is finished: resuming does not train on
             _fit(config, model, strategy, train_ds, val_ds, best, workdir, history_csv, callbacks, verbose)
         elif verbose:

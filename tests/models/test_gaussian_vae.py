@@ -218,6 +218,10 @@ def test_iwae_objective_trains_and_round_trips(binary_batch, tmp_path):
     ]
     assert loss[-1] < loss[0] and np.all(np.isfinite(loss))
     assert GaussianVAE.from_config(model.get_config()).objective == "iwae"
+    assert (model.selection_metric, GaussianVAE(**small_vae_config()).selection_metric) == (
+        "loss",
+        "neg_elbo",
+    )
     with pytest.raises(
         ValueError, match="Received: objective='iwae' with GaussianVAE, estimator='reinforce'"
     ):
