@@ -92,9 +92,11 @@ def main(argv=None) -> int:
     parser.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA")
     parser.add_argument(
         "--strategy",
-        choices=["mirrored", "multi_worker", "default"],
-        help="tf.distribute strategy: mirrored (this host's GPUs, the default), multi_worker "
-        "(the cluster in TF_CONFIG; start the same command on every worker) or default",
+        choices=["auto", "mirrored", "multi_worker", "default"],
+        help="tf.distribute strategy: auto (the default: mirrored over this host's GPUs when "
+        "there are two or more, else none), mirrored (this host's GPUs, or the CPU), "
+        "multi_worker (the cluster in TF_CONFIG; start the same command on every worker) or "
+        "default (none)",
     )
     parser.add_argument("--eval-num-samples", type=int, help="k of the importance-weighted NLL")
     parser.add_argument("--seed", type=int)

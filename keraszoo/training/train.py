@@ -39,14 +39,12 @@ from keraszoo.training.schedules import make_learning_rate
 
 
 def make_strategy(config: TrainConfig) -> tf.distribute.Strategy:
-    if config.strategy == "default":
-        return tf.distribute.get_strategy()
+    """The config's tf.distribute strategy (see `TrainConfig.strategy`)."""
     if config.strategy == "multi_worker":
         return multi_worker_strategy()
-    devices = config.devices
-    if devices is None:
-        gpus = tf.config.list_logical_devices("GPU")
-        devices = [d.name for d in gpus] or ["/cpu:0"]
+    devices = config.devices or [d.name for d in tf.config.list_logical_devices("GPU")] or ["/cpu:0"]
+    if config.strategy == "default" or (config.strategy == "auto" and len(devices) < 2):
+        return tf.distribute.get_strategy()
     return mirrored_strategy(devices)
 
 

@@ -8,7 +8,13 @@ import pytest
 import tensorflow as tf
 
 from keraszoo.recipes import get_config
-from keraszoo.training import TrainConfig, build_and_compile, mirrored_strategy, train_and_evaluate
+from keraszoo.training import (
+    TrainConfig,
+    build_and_compile,
+    make_strategy,
+    mirrored_strategy,
+    train_and_evaluate,
+)
 
 
 def _smoke(tmp_path, **changes):
@@ -78,6 +84,26 @@ def test_config_errors_name_the_field():
         TrainConfig(strategy="tpu")
     with pytest.raises(ValueError, match=r"Unknown config keys \['epoch'\]"):
         TrainConfig.from_dict({"epoch": 3})
+
+
+def test_auto_strategy_distributes_only_over_several_devices():
+    """The default, "auto": no tf.distribute on one device (the CPU here; conftest's second
+    logical CPU is not used unless named), MirroredStrategy over two or more devices."""
+    replicas = {
+        (name, tuple(devices or ())): (type(s).__name__, s.num_replicas_in_sync)
+        for name, devices in [
+            ("auto", None),
+            ("auto", ["/cpu:0", "/cpu:1"]),
+            ("mirrored", None),
+            ("default", None),
+        ]
+        for s in [make_strategy(TrainConfig(strategy=name, devices=devices))]
+    }
+    assert TrainConfig().strategy == "auto"
+    assert replicas[("auto", ())] == (type(tf.distribute.get_strategy()).__name__, 1)
+    assert replicas[("auto", ("/cpu:0", "/cpu:1"))] == ("MirroredStrategy", 2)
+    assert replicas[("mirrored", ())] == ("MirroredStrategy", 1)
+    assert replicas[("default", ())] == replicas[("auto", ())]
 
 
 def test_two_replicas_match_one_on_the_same_global_batch():
