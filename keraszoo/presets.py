@@ -191,6 +191,23 @@ def _limits(manifest: dict) -> str:
     )
 
 
+def _init_line(train: dict) -> list[str]:
+    """The card's line on the preset a fine-tuned model started from (none for a fresh run)."""
+    init = train.get("init_from") or (
+        {"preset": train["config"]["init_from_preset"]}
+        if train.get("config", {}).get("init_from_preset")
+        else None
+    )
+    if not init:
+        return []
+    where = (
+        f" version {init['version']} (trained at `{init['git_commit']}`)"
+        if "version" in init
+        else " (its latest version at the commit above)"
+    )
+    return [f"- Started from the weights of preset `{init['preset']}`{where}"]
+
+
 def model_card(name: str) -> str:
     """A model card (Markdown) for preset `name`, from its manifest."""
     m = load_manifest(name)
@@ -210,12 +227,14 @@ def model_card(name: str) -> str:
         f"- Budget: {train['epochs']} epochs, {train['steps']} steps at batch {train['batch_size']}, "
         f"learning rate {train['learning_rate']}, "
         + (
-            f"best validation epoch {train['best_epoch']}, "
+            f"best validation epoch {train['best_epoch']}"
+            + (f" on `{train['selected_on']}`, " if train.get("selected_on") else ", ")
             if train.get("best_epoch") is not None
             else "the last epoch (no best-epoch selection), "
         )  # fmt: skip
         + f"{train['wall_seconds'] / 60:.0f} min on {train['machine']}",
         f"- Reproduce: `{train['command']}` at commit `{train['git_commit']}`",
+        *_init_line(train),
         "",
         "| test metric (nats) | ours | published |",
         "|---|---|---|",

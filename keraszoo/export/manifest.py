@@ -6,7 +6,10 @@
     dataset     {"name", "file", "sha256"}          what it was trained on (file/sha256: None
                                                     for TFDS and the embedded dataset)
     training    {"epochs", "steps", "batch_size", "learning_rate", "wall_seconds", "machine",
-                 "command", "git_commit"}           the budget and how to reproduce it
+                 "command", "git_commit"}           the budget and how to reproduce it; also
+                                                    "best_epoch", "selected_on" (the validation
+                                                    metric it minimised), "init_from" (the
+                                                    preset version a fine-tune started from)
     test        {"neg_elbo", "nll", "num_samples", "num_examples", "metrics"}  estimator
                                                     settings with the metrics; "metrics": the
                                                     family's own from `model.evaluate` (recon_nll,

@@ -30,7 +30,7 @@ from keraszoo.export import export_model
 from keraszoo.export.manifest import git_commit, machine_description, sha256_of
 from keraszoo.models import build_model
 from keraszoo.optimizers import FusedAdam
-from keraszoo.presets import from_preset
+from keraszoo.presets import from_preset, load_manifest
 from keraszoo.training.best import KeepBest
 from keraszoo.training.config import TrainConfig
 from keraszoo.training.evaluation import evaluate_bounds, to_float_dict
@@ -320,6 +320,14 @@ def _init_from_preset(model, name: str) -> None:
     model.set_weights(source.get_weights())
 
 
+def _init_from_record(name: str | None) -> dict | None:
+    """Which preset version a fine-tuned run started from, and where that version was trained."""
+    if not name:
+        return None
+    source = load_manifest(name)
+    return {"preset": name, "version": source["version"], "git_commit": source["training"]["git_commit"]}
+
+
 def _manifest_metadata(config: TrainConfig, model, results: dict, command: str | None) -> dict:
     """What the export manifest says beyond the model itself (keraszoo.export.manifest)."""
     return {
@@ -334,6 +342,8 @@ def _manifest_metadata(config: TrainConfig, model, results: dict, command: str |
             "batch_size": config.batch_size,
             "learning_rate": config.learning_rate,
             "best_epoch": results["best_epoch"],
+            "selected_on": f"val_{model.selection_metric}" if config.keep_best else None,
+            "init_from": _init_from_record(config.init_from_preset),
             "wall_seconds": results["train_seconds_this_run"],
             "machine": machine_description(),
             "command": command or shlex.join([os.path.basename(sys.executable), *sys.argv]),

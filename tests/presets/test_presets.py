@@ -123,15 +123,32 @@ class _FirstWeights(keras.callbacks.Callback):
 
 
 @pytest.mark.slow
-def test_fine_tuning_starts_from_the_preset(presets, tmp_path):
+def test_fine_tuning_starts_from_the_preset(presets, tmp_path, monkeypatch):
     config = TrainConfig.from_dict(get_config("gaussian_vae_digits", smoke=True)).replace(
-        export_dir=None, pictures=False, init_from_preset="gaussian_vae_digits", epochs=1
+        export_dir=str(tmp_path / "tuned"),
+        export_name="tuned_digits",
+        pictures=False,
+        init_from_preset="gaussian_vae_digits",
+        epochs=1,
     )
     first = _FirstWeights()
     train_and_evaluate(config, str(tmp_path / "tune"), callbacks=[first], verbose=0)
     preset = keraszoo.from_preset("gaussian_vae_digits")
     for a, b in zip(first.weights, preset.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+    # The fine-tune's manifest and card name the preset version it started from.
+    monkeypatch.setenv("KERASZOO_PRESETS", os.pathsep.join([presets[0], str(tmp_path / "tuned")]))
+    training = keraszoo.presets.load_manifest("tuned_digits")["training"]
+    source = keraszoo.presets.load_manifest("gaussian_vae_digits")
+    assert training["init_from"] == {
+        "preset": "gaussian_vae_digits",
+        "version": 1,
+        "git_commit": source["training"]["git_commit"],
+    }
+    assert training["selected_on"] == "val_neg_elbo"
+    card = keraszoo.presets.model_card("tuned_digits")
+    assert "- Started from the weights of preset `gaussian_vae_digits` version 1 (trained at `" in card
+    assert "on `val_neg_elbo`" in card
     wider = config.replace(model_config={**config.model_config, "latent_dim": 3})
     with pytest.raises(ValueError, match="Preset 'gaussian_vae_digits' .* does not fit this GaussianVAE"):
         train_and_evaluate(wider, str(tmp_path / "wider"), verbose=0)
