@@ -43,9 +43,29 @@ def make_strategy(config: TrainConfig) -> tf.distribute.Strategy:
     if config.strategy == "multi_worker":
         return multi_worker_strategy()
     devices = config.devices or [d.name for d in tf.config.list_logical_devices("GPU")] or ["/cpu:0"]
+    _check_devices(devices)
     if config.strategy == "default" or (config.strategy == "auto" and len(devices) < 2):
         return tf.distribute.get_strategy()
     return mirrored_strategy(devices)
+
+
+def _check_devices(devices: list[str]) -> None:
+    """Raises a ValueError naming `devices` if one of them is not a device of this process (else
+    TensorFlow fails later, mid-`fit`, with an unrelated placeholder error)."""
+
+    def key(name):
+        spec = tf.DeviceSpec.from_string(name)
+        return (spec.device_type or "").upper(), spec.device_index or 0
+
+    local = [d.name for d in tf.config.list_logical_devices()]
+    try:
+        missing = [d for d in devices if key(d) not in {key(n) for n in local}]
+    except ValueError:  # not a device name at all
+        missing = list(devices)
+    if missing:
+        raise ValueError(
+            f"Unknown devices {missing}; this process has {local}. Received: devices={devices!r}"
+        )
 
 
 def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:

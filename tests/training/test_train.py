@@ -104,6 +104,9 @@ def test_auto_strategy_distributes_only_over_several_devices():
     assert replicas[("auto", ("/cpu:0", "/cpu:1"))] == ("MirroredStrategy", 2)
     assert replicas[("mirrored", ())] == ("MirroredStrategy", 1)
     assert replicas[("default", ())] == replicas[("auto", ())]
+    for bad in (["/gpu:0", "/gpu:1"], ["/cpu:7"], ["not a device"]):
+        with pytest.raises(ValueError, match=r"Unknown devices .* Received: devices="):
+            make_strategy(TrainConfig(devices=bad))
 
 
 def test_two_replicas_match_one_on_the_same_global_batch():
