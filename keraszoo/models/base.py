@@ -108,7 +108,13 @@ class ZooModel(keras.Model):
         self.seed = seed
         self.encoder_spec = normalize_backbone(encoder if encoder is not None else self.default_encoder)
         self.decoder_spec = normalize_backbone(decoder if decoder is not None else self.encoder_spec)
-        self.backbone_dtype = keras.dtype_policies.get(backbone_dtype or keras.config.dtype_policy()).name
+        try:
+            self.backbone_dtype = keras.dtype_policies.get(backbone_dtype or keras.config.dtype_policy()).name
+        except (ValueError, TypeError):
+            raise ValueError(
+                "Expected `backbone_dtype` to be a Keras dtype policy such as 'float32' or "
+                f"'mixed_bfloat16'. Received: backbone_dtype={backbone_dtype!r}"
+            ) from None
         self.encoder = build_encoder(self.encoder_spec, self.data_shape, self.encoder_output_shape(),
                                      head=self.encoder_head, dtype=self.backbone_dtype)  # fmt: skip
         self.decoder = build_decoder(

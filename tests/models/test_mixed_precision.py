@@ -45,3 +45,9 @@ def test_global_policy_is_the_default_and_float32_layers_stay_float32(binary_bat
         keras.config.set_dtype_policy("float32")
     assert model.backbone_dtype == "mixed_bfloat16" and model.compute_dtype == "float32"
     assert model.forward(tf.constant(binary_batch), seed=0)["neg_elbo"].dtype == tf.float32
+
+
+def test_an_unknown_backbone_dtype_names_the_argument():
+    cls = get_model_class("gaussian_vae")
+    with pytest.raises(ValueError, match="Received: backbone_dtype='float8'"):
+        cls(**cls.example_config(), backbone_dtype="float8")
