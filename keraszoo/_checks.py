@@ -6,6 +6,7 @@ e.g. "Expected `latent_dim` > 0. Received: latent_dim=-1".
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +17,15 @@ def check_positive(name: str, value: Any, *, integer: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
         what = "a positive integer" if integer else "> 0"
         raise ValueError(f"Expected `{name}` {what}. Received: {name}={value!r}")
+
+
+def check_count(name: str, value: Any) -> None:
+    """Raises ValueError unless `value` is an integer ≥ 0, or a tensor (a serving signature's
+    input, which TensorFlow checks when it runs)."""
+    if hasattr(value, "dtype") and hasattr(value, "shape"):
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"Expected `{name}` a non-negative integer. Received: {name}={value!r}")
 
 
 def check_one_of(name: str, value: Any, choices: Iterable[str]) -> None:

@@ -16,6 +16,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from keraszoo.export import KERAS_MODEL, export_model
@@ -123,6 +124,9 @@ def run_zoo_model_test(name: str, tmp_path):
 
     # Deterministic per seed; the importance-weighted bound is a finite number per example.
     np.testing.assert_array_equal(model.sample(3, seed=5)["x_mean"], model.sample(3, seed=5)["x_mean"])
+    for bad in (-1, 2.5, "3"):
+        with pytest.raises(ValueError, match=f"Received: n={bad!r}"):
+            model.sample(bad)
     elbo = model.elbo(x, seed=3)["elbo"].numpy()
     np.testing.assert_array_equal(elbo, model.elbo(x, seed=3)["elbo"].numpy())
     ll = model.log_likelihood(x, num_samples=16, seed=3).numpy()

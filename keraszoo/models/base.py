@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from keraszoo._checks import check_one_of, check_positive
+from keraszoo._checks import check_count, check_one_of, check_positive
 from keraszoo.distributions import analytic_kl, get_likelihood, monte_carlo_kl
 from keraszoo.estimators import ESTIMATORS, get_estimator, score_function_surrogate
 from keraszoo.layers import ScoreFunctionBaseline, build_decoder, build_encoder, normalize_backbone
@@ -523,6 +523,7 @@ class VAE(ZooModel):
 
     def sample(self, n: int, seed=0) -> dict[str, tf.Tensor]:
         """`n` draws z ~ p(z) and their decoded means; the same seed gives the same samples."""
+        check_count("n", n)
         z = self.prior().sample(n, seed=as_seed(seed))
         return {"z": z, "x_mean": self.decode_latent(z)}
 

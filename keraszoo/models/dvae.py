@@ -17,7 +17,7 @@ import math
 import keras
 import tensorflow as tf
 
-from keraszoo._checks import check_one_of
+from keraszoo._checks import check_count, check_one_of
 from keraszoo.distributions.smoothing import SMOOTHING_FUNCTIONS
 from keraszoo.layers import Smoothing
 from keraszoo.models.base import VAE
@@ -94,6 +94,7 @@ class DVAE(BinaryLatents, VAE):
 
     def sample(self, n, seed=0):
         """`n` draws (z, ζ) from the prior and the decoded means of ζ."""
+        check_count("n", n)
         zeta, z = self.sampler(tf.zeros([n, self.latent_dim], self.compute_dtype), seed=seed)
         return {"codes": tf.cast(z, tf.int32), "x_mean": self.decode_latent(zeta)}
 
