@@ -393,7 +393,10 @@ def write_pictures(model, test_split, history_csv, workdir, seed) -> dict:
         name: viz.save_png(os.path.join(out, f"{name}.png"), viz.upscale(g, factor))
         for name, g in grids.items()
     }
-    paths["curves"] = viz.plot_history(history_csv, os.path.join(out, "curves.png"))
+    curves = tuple(
+        dict.fromkeys((model.selection_metric, "neg_elbo", "recon_nll", "kl"))
+    )  # an IWAE's −L_K first
+    paths["curves"] = viz.plot_history(history_csv, os.path.join(out, "curves.png"), curves)
     with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard", "images")).as_default():
         for name, grid in grids.items():
             tf.summary.image(name, grid[None].astype(np.float32) / 255.0, step=0)
