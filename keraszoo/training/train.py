@@ -58,8 +58,9 @@ def _check_devices(devices: list[str]) -> None:
         return (spec.device_type or "").upper(), spec.device_index or 0
 
     local = [d.name for d in tf.config.list_logical_devices()]
+    available = {key(n) for n in local}
     try:
-        missing = [d for d in devices if key(d) not in {key(n) for n in local}]
+        missing = [d for d in devices if key(d) not in available]
     except ValueError:  # not a device name at all
         missing = list(devices)
     if missing:
@@ -176,8 +177,7 @@ def train_and_evaluate(
     steps_per_epoch = max(1, int(train_ds.cardinality()))  # unknown (< 0) or empty: schedules count steps
     model = build_and_compile(config, train_split.data_shape, strategy, steps_per_epoch)
     _check_data_fits_likelihood(config, model, train_split)
-    if config.init_from_preset:
-        _init_from_preset(model, config.init_from_preset)
+    init_from = _init_from_preset(model, config.init_from_preset) if config.init_from_preset else None
 
     history_csv = os.path.join(workdir, "history.csv")
     best_dir = os.path.join(workdir, "best")
@@ -222,6 +222,8 @@ def train_and_evaluate(
         "test": metrics,
         "train_seconds_this_run": train_seconds,
         "best_epoch": best_epoch,
+        "selected_on": best.monitor if config.keep_best else None,
+        "init_from": init_from,
         "num_replicas": strategy.num_replicas_in_sync,
         "chief": True,
         "workdir": os.path.abspath(workdir),
@@ -324,9 +326,11 @@ def check_writable(argument: str, directory: str) -> None:
         ) from None
 
 
-def _init_from_preset(model, name: str) -> None:
-    """Copies the weights of preset `name` into `model` (same architecture), before training."""
-    source = from_preset(name)
+def _init_from_preset(model, name: str) -> dict:
+    """Copies the weights of preset `name` (its latest version) into `model` (same architecture),
+    before training; returns which version that was and where it was trained, for the manifest."""
+    manifest = load_manifest(name)
+    source = from_preset(name, manifest["version"])
     mismatch = [
         (a.path, tuple(a.shape), tuple(b.shape))
         for a, b in zip(model.weights, source.weights, strict=False)
@@ -338,14 +342,7 @@ def _init_from_preset(model, name: str) -> None:
             f"this {type(model).__name__} ({len(model.weights)} weights); first differences: {mismatch[:3]}"
         )
     model.set_weights(source.get_weights())
-
-
-def _init_from_record(name: str | None) -> dict | None:
-    """Which preset version a fine-tuned run started from, and where that version was trained."""
-    if not name:
-        return None
-    source = load_manifest(name)
-    return {"preset": name, "version": source["version"], "git_commit": source["training"]["git_commit"]}
+    return {"preset": name, "version": manifest["version"], "git_commit": manifest["training"]["git_commit"]}
 
 
 def _manifest_metadata(config: TrainConfig, model, results: dict, command: str | None) -> dict:
@@ -362,8 +359,8 @@ def _manifest_metadata(config: TrainConfig, model, results: dict, command: str |
             "batch_size": config.batch_size,
             "learning_rate": config.learning_rate,
             "best_epoch": results["best_epoch"],
-            "selected_on": f"val_{model.selection_metric}" if config.keep_best else None,
-            "init_from": _init_from_record(config.init_from_preset),
+            "selected_on": results["selected_on"],
+            "init_from": results["init_from"],
             "wall_seconds": results["train_seconds_this_run"],
             "machine": machine_description(),
             "command": command or shlex.join([os.path.basename(sys.executable), *sys.argv]),
@@ -393,9 +390,8 @@ def write_pictures(model, test_split, history_csv, workdir, seed) -> dict:
         name: viz.save_png(os.path.join(out, f"{name}.png"), viz.upscale(g, factor))
         for name, g in grids.items()
     }
-    curves = tuple(
-        dict.fromkeys((model.selection_metric, "neg_elbo", "recon_nll", "kl"))
-    )  # an IWAE's −L_K first
+    # The selection metric first: an IWAE's −L_K (its loss), else the −ELBO.
+    curves = tuple(dict.fromkeys((model.selection_metric, "neg_elbo", "recon_nll", "kl")))
     paths["curves"] = viz.plot_history(history_csv, os.path.join(out, "curves.png"), curves)
     with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard", "images")).as_default():
         for name, grid in grids.items():
