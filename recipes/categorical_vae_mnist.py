@@ -6,6 +6,10 @@ with r = 1e-4 updated every N = 500 steps (the paper's grid: r ∈ {1e-5, 1e-4},
 Choose the estimator with --set model_config.estimator=straight_through | gumbel_softmax |
 gumbel_softmax_hard | reinforce. Published −ELBO (static binarized MNIST): 110.6 (score
 function), 110.9 (ST), 101.5 (Gumbel-softmax), 107.8 (ST Gumbel-softmax).
+
+Budget: 250 passes (125 000 steps), 2.5× the authors' 50 000 steps. At 50 000 steps this
+model's validation −ELBO still falls by ≈ 0.1 nats per pass; the evaluated model is the best
+validation epoch, with early stopping after 30 passes without improvement.
 """
 
 
@@ -23,7 +27,8 @@ def get_config(smoke: bool = False) -> dict:
         dataset="binarized_mnist",
         binarize="none",
         batch_size=100,
-        epochs=100,
+        epochs=250,
+        patience=30,
         learning_rate=3e-4,
         eval_num_samples=1000,
     )
