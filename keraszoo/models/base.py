@@ -231,7 +231,17 @@ class ZooModel(keras.Model):
         raise NotImplementedError
 
     def sample(self, n: int, seed=0) -> dict[str, tf.Tensor]:
-        """`n` draws from the prior, decoded (`x_mean`); the same seed gives the same samples."""
+        """`n` draws from the prior, decoded (`x_mean`); the same seed gives the same samples.
+
+        Raises:
+            ValueError: when `n` is not a non-negative integer (a tensor `n`, as in the serving
+                signature, is passed through).
+        """
+        check_count("n", n)
+        return self._sample(n, seed)
+
+    def _sample(self, n, seed) -> dict[str, tf.Tensor]:
+        """The family's `sample`, for a checked `n`."""
         raise NotImplementedError
 
     def elbo(self, x, seed=0) -> dict[str, tf.Tensor]:
@@ -521,9 +531,8 @@ class VAE(ZooModel):
         params = self.encoder(self._check_batch(x))
         return self.decode_latent(self.posterior_mode(self.posterior(params), params))
 
-    def sample(self, n: int, seed=0) -> dict[str, tf.Tensor]:
-        """`n` draws z ~ p(z) and their decoded means; the same seed gives the same samples."""
-        check_count("n", n)
+    def _sample(self, n, seed):
+        """`n` draws z ~ p(z) and their decoded means."""
         z = self.prior().sample(n, seed=as_seed(seed))
         return {"z": z, "x_mean": self.decode_latent(z)}
 

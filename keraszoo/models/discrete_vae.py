@@ -157,8 +157,8 @@ class CategoricalVAE(DiscreteVAE):
     def decode_spec(self):
         return tf.TensorSpec([None, self.num_variables], tf.int32, name="codes")
 
-    def sample(self, n, seed=0):
-        out = super().sample(n, seed)
+    def _sample(self, n, seed):
+        out = super()._sample(n, seed)
         return {"codes": tf.argmax(out.pop("z"), axis=-1, output_type=tf.int32), **out}
 
     @classmethod
@@ -221,6 +221,6 @@ class BernoulliVAE(BinaryLatents, DiscreteVAE):
         self.logits_shape = (latent_dim,)
         super().__init__(data_shape, latent_dim=latent_dim, **kwargs)
 
-    def sample(self, n, seed=0):
-        out = super().sample(n, seed)
+    def _sample(self, n, seed):
+        out = super()._sample(n, seed)
         return {"codes": tf.cast(out.pop("z"), tf.int32), **out}

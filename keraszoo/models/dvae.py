@@ -17,7 +17,7 @@ import math
 import keras
 import tensorflow as tf
 
-from keraszoo._checks import check_count, check_one_of
+from keraszoo._checks import check_one_of
 from keraszoo.distributions.smoothing import SMOOTHING_FUNCTIONS
 from keraszoo.layers import Smoothing
 from keraszoo.models.base import VAE
@@ -92,9 +92,8 @@ class DVAE(BinaryLatents, VAE):
         zeta, z = self._draw(raw, seed, num_samples)
         return zeta, self.prior().log_prob(z) - q.log_prob(z)
 
-    def sample(self, n, seed=0):
+    def _sample(self, n, seed):
         """`n` draws (z, ζ) from the prior and the decoded means of ζ."""
-        check_count("n", n)
         zeta, z = self.sampler(tf.zeros([n, self.latent_dim], self.compute_dtype), seed=seed)
         return {"codes": tf.cast(z, tf.int32), "x_mean": self.decode_latent(zeta)}
 

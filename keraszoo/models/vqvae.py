@@ -25,7 +25,7 @@ import math
 import keras
 import tensorflow as tf
 
-from keraszoo._checks import check_count, check_positive
+from keraszoo._checks import check_positive
 from keraszoo.layers import normalize_backbone, spatial_grid
 from keraszoo.layers.vector_quantizer import VectorQuantizer, VectorQuantizerEMA
 from keraszoo.models.base import METRIC_NAMES, ZooModel, check_batch
@@ -282,9 +282,8 @@ class VQVAE(ZooModel):
     def reconstruct(self, x) -> tf.Tensor:
         return self.decode(self._indices(x))
 
-    def sample(self, n, seed=0) -> dict:
+    def _sample(self, n, seed) -> dict:
         """`n` code grids from the learned prior and their decoded means."""
-        check_count("n", n)
         codes = self.code_prior.sample(n, as_seed(seed))
         indices = tf.reshape(codes, tf.concat([[n], self.grid], axis=0))
         return {"indices": indices, "x_mean": self.decode(indices)}
