@@ -18,6 +18,7 @@ import os
 
 from common import npz_config
 
+from keraszoo import viz
 from keraszoo.training import train_and_evaluate
 
 ESTIMATORS = {
@@ -58,7 +59,8 @@ def main():
             )
             workdir = os.path.join(args.workdir, f"{recipe}-{estimator}")
             test = train_and_evaluate(config, workdir, verbose=2)["test"]
-            rows.append({"recipe": recipe, "estimator": label, **test, "published": PUBLISHED[recipe][label]})
+            rows.append({"recipe": recipe, "estimator": label, **test, "published": PUBLISHED[recipe][label],
+                         "workdir": workdir})  # fmt: skip
     print(f"| model | estimator | epochs | test −ELBO (ours) | test NLL (k={args.k}) | published −ELBO |")
     print("|---|---|---|---|---|---|")
     for r in rows:
@@ -73,6 +75,12 @@ def main():
         print("| " + " | ".join(map(str, cells)) + " |")
     with open(os.path.join(args.workdir, "summary.json"), "w") as f:
         json.dump(rows, f, indent=2)
+    for recipe in args.recipes:
+        runs = {
+            r["estimator"]: os.path.join(r["workdir"], "history.csv") for r in rows if r["recipe"] == recipe
+        }
+        print(viz.plot_runs(runs, os.path.join(args.workdir, f"curves_{recipe}.png"),
+                            title=f"{recipe}: validation −ELBO"))  # fmt: skip
 
 
 if __name__ == "__main__":

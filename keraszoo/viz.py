@@ -80,6 +80,23 @@ def plot_history(csv_path: str, png_path: str, metrics=("neg_elbo", "recon_nll",
     return _save_figure(fig, png_path)
 
 
+def plot_runs(csv_paths: dict[str, str], png_path: str, metric: str = "val_neg_elbo", title: str = "") -> str:
+    """One curve of `metric` per run against the epoch: `csv_paths` maps a label to a run's
+    CSVLogger file (the `history.csv` of its work directory). Runs may differ in length."""
+    plt = _pyplot()
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, path in csv_paths.items():
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        if rows and metric not in rows[0]:
+            raise ValueError(f"metric={metric!r} is not a column of {path} (columns: {sorted(rows[0])})")
+        ax.plot([int(r["epoch"]) + 1 for r in rows], [float(r[metric]) for r in rows], label=label)
+    ax.set(xlabel="epoch", ylabel="nats per example", title=title or metric)
+    ax.legend()
+    return _save_figure(fig, png_path)
+
+
 SMOOTHING_FIGURES = {
     "figure1": ("f1", "f2", "f3"),  # spike-and-exponential, f2 and power-function smoothing
     "figure1b": ("f2_root", "f2_hyperbolic", "f3_root"),
