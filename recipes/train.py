@@ -139,6 +139,8 @@ def main(argv=None) -> int:
         if args.no_download:
             changes["download"] = False
         config = config.replace(**{k: v for k, v in changes.items() if v is not None})
+        if config.export_name is None:  # a recipe's export is loaded by the recipe's name
+            config = config.replace(export_name=args.recipe)
         if args.no_export:
             config = config.replace(export_dir=None)
         config = apply_overrides(config, args.set)

@@ -73,6 +73,21 @@ def test_missing_data_file_is_a_clear_error(capsys, tmp_path):
     assert code == 2 and "No such .npz file" in capsys.readouterr().err
 
 
+def test_a_recipe_exports_under_its_own_name(tmp_path):
+    args = [
+        "gaussian_vae_digits",
+        "--smoke",
+        "--workdir",
+        str(tmp_path / "run"),
+        "--export-dir",
+        str(tmp_path / "e"),
+    ]
+    assert main(args) == 0
+    assert os.listdir(tmp_path / "e") == ["gaussian_vae_digits"]
+    assert main([*args, "--set", "export_name=mine"]) == 0  # resumes the finished run, exports again
+    assert sorted(os.listdir(tmp_path / "e")) == ["gaussian_vae_digits", "mine"]
+
+
 def test_set_overrides_config_fields_and_model_arguments():
     from keraszoo.recipes.train import apply_overrides
 
