@@ -9,7 +9,8 @@
                  "command", "git_commit"}           the budget and how to reproduce it; also
                                                     "best_epoch", "selected_on" (the validation
                                                     metric it minimised), "init_from" (the
-                                                    preset version a fine-tune started from)
+                                                    preset version a fine-tune started from);
+                                                    wall_seconds sums a resumed run's sessions
     test        {"neg_elbo", "nll", "num_samples", "num_examples", "metrics"}  estimator
                                                     settings with the metrics; "metrics": the
                                                     family's own from `model.evaluate` (recon_nll,

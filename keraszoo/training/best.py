@@ -9,7 +9,8 @@ by `BackupAndRestore` would forget it; `KeepBest` writes it to the work director
     <workdir>/best/state.json        {"best", "best_epoch", "last_epoch", "wait", "stopped"}
 
 Both are written before the epoch's backup, each through a temporary file and a rename, and
-an epoch that a restart repeats is counted once.
+an epoch that a restart repeats is counted once. `TrainingClock` keeps the run's training time
+the same way (`<workdir>/clock.json`), so a resumed run reports the time of all its sessions.
 """
 
 from __future__ import annotations
@@ -17,10 +18,55 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 
 import keras
 
 from keraszoo._checks import check_positive
+
+
+def write_json(path: str, value) -> None:
+    """Writes `value` as JSON through a temporary file and a rename: a crash leaves the old file."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(value, f)
+    os.replace(tmp, path)
+
+
+class TrainingClock(keras.callbacks.Callback):
+    """Training wall time summed over the sessions of a run that was interrupted and resumed.
+
+    Each epoch end writes the total so far to `path` ({"seconds", "last_epoch"}); a restarted
+    run starts its count there. The part of an interrupted session after its last completed
+    epoch is not counted (the restart repeats that work, and its time is counted then).
+
+    Args:
+        path: the clock file (`<workdir>/clock.json`); None: count without writing (a worker
+            that is not the chief).
+    """
+
+    def __init__(self, path: str | None):
+        super().__init__()
+        self.path = path
+        self.before, self.last_epoch = 0.0, -1
+        if path and os.path.exists(path):
+            with open(path) as f:
+                saved = json.load(f)
+            self.before, self.last_epoch = float(saved["seconds"]), saved["last_epoch"]
+        self.start = time.perf_counter()
+
+    def seconds(self) -> float:
+        """Training seconds of the whole run: the earlier sessions' and this one's so far."""
+        return self.before + time.perf_counter() - self.start
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.last_epoch = epoch
+        self.save()
+
+    def save(self) -> None:
+        """Writes the total so far (also after work that is not an epoch, e.g. a second stage)."""
+        if self.path:
+            write_json(self.path, {"seconds": self.seconds(), "last_epoch": self.last_epoch})
 
 
 class KeepBest(keras.callbacks.Callback):
@@ -82,10 +128,7 @@ class KeepBest(keras.callbacks.Callback):
         if self.patience is not None and state["wait"] >= self.patience:
             state["stopped"] = True
             self.model.stop_training = True
-        tmp = self.state_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(state, f)
-        os.replace(tmp, self.state_path)
+        write_json(self.state_path, state)
 
     def restore(self, model) -> int | None:
         """Loads the best weights into `model`; returns the best epoch (None if none was saved)."""

@@ -19,7 +19,6 @@ import os
 import shlex
 import sys
 import tempfile
-import time
 
 import keras
 import numpy as np
@@ -31,7 +30,7 @@ from keraszoo.export.manifest import git_commit, machine_description, sha256_of
 from keraszoo.models import build_model
 from keraszoo.optimizers import FusedAdam
 from keraszoo.presets import from_preset, load_manifest
-from keraszoo.training.best import KeepBest
+from keraszoo.training.best import KeepBest, TrainingClock
 from keraszoo.training.config import TrainConfig
 from keraszoo.training.evaluation import evaluate_bounds, to_float_dict
 from keraszoo.training.multi_worker import evaluate_loop, fit_loop, is_chief, writable_dir
@@ -181,11 +180,12 @@ def train_and_evaluate(
 
     history_csv = os.path.join(workdir, "history.csv")
     best_dir = os.path.join(workdir, "best")
-    start = time.perf_counter()
+    clock = TrainingClock(os.path.join(workdir, "clock.json") if chief else None)
     with writable_dir(strategy, best_dir) as best_writes:
         best = KeepBest(best_writes, "val_" + model.selection_metric, config.patience, source=best_dir)
         if not best.state["stopped"]:  # an early-stopped run is finished: resuming does not train on
-            _fit(config, model, strategy, train_ds, val_ds, best, workdir, history_csv, callbacks, verbose)
+            _fit(config, model, strategy, train_ds, val_ds, best, workdir, history_csv, [clock, *callbacks],
+                 verbose)  # fmt: skip
         elif verbose:
             print(
                 f"Stopped early at epoch {best.state['last_epoch']} "
@@ -199,7 +199,8 @@ def train_and_evaluate(
         with strategy.scope():
             model.fit_second_stage(train_ds, config.prior_epochs, verbose=verbose if chief else 0,
                                    fit=_fit_function(config, strategy))  # fmt: skip
-    train_seconds = time.perf_counter() - start
+    clock.save()  # with the second stage's time
+    train_seconds = clock.seconds()
     # The family's own figures (reconstruction term, KL, τ or β, perplexity and codes used, ...).
     own = evaluate_loop(model, strategy, test_ds) if config.strategy == "multi_worker" else (
         model.evaluate(test_ds, verbose=0, return_dict=True))  # fmt: skip
@@ -220,7 +221,8 @@ def train_and_evaluate(
     results = {
         "config": config.to_dict(),
         "test": metrics,
-        "train_seconds_this_run": train_seconds,
+        "train_seconds": train_seconds,  # every session of a resumed run
+        "train_seconds_this_run": train_seconds - clock.before,
         "best_epoch": best_epoch,
         "selected_on": best.monitor if config.keep_best else None,
         "init_from": init_from,
@@ -361,7 +363,7 @@ def _manifest_metadata(config: TrainConfig, model, results: dict, command: str |
             "best_epoch": results["best_epoch"],
             "selected_on": results["selected_on"],
             "init_from": results["init_from"],
-            "wall_seconds": results["train_seconds_this_run"],
+            "wall_seconds": results["train_seconds"],
             "machine": machine_description(),
             "command": command or shlex.join([os.path.basename(sys.executable), *sys.argv]),
             "git_commit": git_commit(),

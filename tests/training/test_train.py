@@ -60,7 +60,12 @@ def test_interrupted_training_resumes_from_last_epoch(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(config, workdir, callbacks=[_Interrupt()], verbose=0)
     assert [r["epoch"] for r in _history(workdir)] == ["0", "1"]
-    train_and_evaluate(config, workdir, verbose=0)
+    with open(os.path.join(workdir, "clock.json")) as f:
+        first = json.load(f)
+    assert first["last_epoch"] == 1 and first["seconds"] > 0
+    results = train_and_evaluate(config, workdir, verbose=0)
+    # The run's training time counts both sessions (the manifest's wall_seconds).
+    assert results["train_seconds"] == pytest.approx(first["seconds"] + results["train_seconds_this_run"])
     assert [r["epoch"] for r in _history(workdir)] == [
         "0",
         "1",
