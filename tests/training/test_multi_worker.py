@@ -134,7 +134,7 @@ def test_two_workers_train_the_model_of_one_process(tmp_path, recipe, args):
                 continue  # additive, so it depends on the number of replicas (codes_used does not)
             np.testing.assert_allclose(float(a[key]), float(b[key]), rtol=1e-4, atol=1e-6, err_msg=key)
     # Only the chiefs exported (one version per run), and the second worker wrote no files.
-    assert sorted(os.listdir(tmp_path / "exports" / models[0].name)) == ["1", "2"]
+    assert sorted(os.listdir(tmp_path / "exports" / recipe)) == ["1", "2"]  # named after the recipe
     assert sorted(os.listdir(tmp_path)) == sorted(
         ["two", "one", "exports", "tmp", *(p.name for p in tmp_path.glob("*.log"))]
     )
