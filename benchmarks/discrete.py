@@ -50,7 +50,7 @@ def main():
         help="rows to train (default: all four)",
     )
     args = parser.parse_args()
-    rows = []
+    rows, histories = [], {recipe: {} for recipe in args.recipes}
     for recipe in args.recipes:
         for label in args.estimators:
             estimator, baseline = ESTIMATORS[label]
@@ -59,8 +59,8 @@ def main():
             )
             workdir = os.path.join(args.workdir, f"{recipe}-{estimator}")
             test = train_and_evaluate(config, workdir, verbose=2)["test"]
-            rows.append({"recipe": recipe, "estimator": label, **test, "published": PUBLISHED[recipe][label],
-                         "workdir": workdir})  # fmt: skip
+            rows.append({"recipe": recipe, "estimator": label, **test, "published": PUBLISHED[recipe][label]})
+            histories[recipe][label] = os.path.join(workdir, "history.csv")
     print(f"| model | estimator | epochs | test −ELBO (ours) | test NLL (k={args.k}) | published −ELBO |")
     print("|---|---|---|---|---|---|")
     for r in rows:
@@ -75,12 +75,9 @@ def main():
         print("| " + " | ".join(map(str, cells)) + " |")
     with open(os.path.join(args.workdir, "summary.json"), "w") as f:
         json.dump(rows, f, indent=2)
-    for recipe in args.recipes:
-        runs = {
-            r["estimator"]: os.path.join(r["workdir"], "history.csv") for r in rows if r["recipe"] == recipe
-        }
-        print(viz.plot_runs(runs, os.path.join(args.workdir, f"curves_{recipe}.png"),
-                            title=f"{recipe}: validation −ELBO"))  # fmt: skip
+    for recipe, runs in histories.items():
+        path = os.path.join(args.workdir, f"curves_{recipe}.png")
+        print(viz.plot_runs(runs, path, title=f"{recipe}: validation −ELBO"))
 
 
 if __name__ == "__main__":

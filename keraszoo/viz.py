@@ -63,13 +63,18 @@ def pairs_grid(inputs: np.ndarray, reconstructions: np.ndarray, ncols: int = 8) 
     return image_grid(np.concatenate(rows), ncols=ncols)
 
 
+def _read_history(csv_path: str) -> tuple[list[int], list[dict]]:
+    """A Keras CSVLogger file: the 1-based epochs and the rows."""
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    return [int(r["epoch"]) + 1 for r in rows], rows
+
+
 def plot_history(csv_path: str, png_path: str, metrics=("neg_elbo", "recon_nll", "kl")) -> str:
     """Training curves (train and validation) from a Keras CSVLogger file."""
     plt = _pyplot()
 
-    with open(csv_path) as f:
-        rows = list(csv.DictReader(f))
-    epochs = [int(r["epoch"]) + 1 for r in rows]
+    epochs, rows = _read_history(csv_path)
     fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.2))
     for ax, name in zip(np.atleast_1d(axes), metrics, strict=True):
         for prefix, style in (("", "-"), ("val_", "--")):
@@ -87,11 +92,10 @@ def plot_runs(csv_paths: dict[str, str], png_path: str, metric: str = "val_neg_e
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, path in csv_paths.items():
-        with open(path) as f:
-            rows = list(csv.DictReader(f))
+        epochs, rows = _read_history(path)
         if rows and metric not in rows[0]:
             raise ValueError(f"metric={metric!r} is not a column of {path} (columns: {sorted(rows[0])})")
-        ax.plot([int(r["epoch"]) + 1 for r in rows], [float(r[metric]) for r in rows], label=label)
+        ax.plot(epochs, [float(r[metric]) for r in rows], label=label)
     ax.set(xlabel="epoch", ylabel="nats per example", title=title or metric)
     ax.legend()
     return _save_figure(fig, png_path)
