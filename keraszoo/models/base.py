@@ -187,6 +187,21 @@ class ZooModel(keras.Model):
         """log p(x | z) from the decoder outputs, one number per example."""
         return self.likelihood.log_prob(outputs, x, len(self.data_shape))
 
+    def annealed(self):
+        """The `AnnealedSampler` whose state (τ, β) training anneals and reports, if any."""
+        return None
+
+    def training_step(self):
+        """The optimizer's step (0 before `compile`): what annealing schedules are functions of."""
+        optimizer = getattr(self, "optimizer", None)
+        return optimizer.iterations if optimizer is not None else 0
+
+    @property
+    def relaxes_latents(self) -> bool:
+        """Whether training scores relaxed samples of discrete latents (Gumbel-softmax), so that
+        `elbo(x, relaxed=True)` is a figure of its own."""
+        return False
+
     # ------------------------------------------------------------------ Keras integration
     def prepare_inputs(self, x: tf.Tensor) -> tf.Tensor:
         """x in the compute dtype, checked for NaN/Inf and the likelihood's support."""
@@ -194,6 +209,9 @@ class ZooModel(keras.Model):
         return self.likelihood.validate(x) if self.validate_inputs else x
 
     def call(self, x, training=False):
+        sampler = self.annealed()
+        if training and sampler is not None:  # τ or β follows the optimizer step, in training only
+            sampler.anneal(self.training_step())
         terms = self.forward(self.prepare_inputs(x), self.seed_generator.next(), training=bool(training))
         self.add_loss(tf.reduce_mean(terms.pop("objective")))
         return terms
@@ -244,9 +262,24 @@ class ZooModel(keras.Model):
         """The family's `sample`, for a checked `n`."""
         raise NotImplementedError
 
-    def elbo(self, x, seed=0) -> dict[str, tf.Tensor]:
-        """Per-example ELBO and its terms, with exact samples, for a stateless seed."""
-        terms = self.forward(self.prepare_inputs(self._check_batch(x)), as_seed(seed))
+    def elbo(self, x, seed=0, relaxed: bool = False) -> dict[str, tf.Tensor]:
+        """Per-example ELBO and its terms for a stateless seed.
+
+        With exact samples of q(z|x) (the default) the ELBO is a lower bound on log p(x). With
+        `relaxed=True`, a model trained with the Gumbel-softmax estimator is scored at the
+        samples its training objective uses, at its current temperature τ (left as it is):
+        E_{y ~ Concrete(q, τ)}[log p(x | y)] − KL(q ‖ p). That is what Jang et al. (2017) report
+        for their Gumbel-softmax rows (their code evaluates the loss it trains on); it is not a
+        bound on log p(x), since the decoder sees points off the discrete latent space.
+        """
+        if relaxed and not self.relaxes_latents:
+            raise ValueError(
+                "`relaxed=True` scores the relaxed samples of a model trained on them (estimator "
+                f"'gumbel_softmax' or 'gumbel_softmax_hard'); this {type(self).__name__} samples "
+                f"its latents exactly. Received: relaxed={relaxed!r}"
+            )
+        x = self.prepare_inputs(self._check_batch(x))
+        terms = self.forward(x, as_seed(seed), training=bool(relaxed))
         return {
             "elbo": -terms["neg_elbo"],
             "reconstruction_log_prob": -terms["recon_nll"],
@@ -400,15 +433,6 @@ class VAE(ZooModel):
     def metric_names(self) -> tuple[str, ...]:
         sampler = self.annealed()
         return METRIC_NAMES + ((sampler.state_name,) if sampler is not None else ())
-
-    def annealed(self):
-        """The `AnnealedSampler` whose state (τ, β) training anneals and reports, if any."""
-        return None
-
-    def training_step(self):
-        """The optimizer's step (0 before `compile`): what annealing schedules are functions of."""
-        optimizer = getattr(self, "optimizer", None)
-        return optimizer.iterations if optimizer is not None else 0
 
     def importance_sample(self, q, params, seed, num_samples):
         """(decoder inputs [K, batch, ...], log p(z) − log q(z|x) [K, batch]) for the IWAE bound."""

@@ -13,8 +13,9 @@ Encoder gradient, by name (`estimator`):
     reinforce             score function with the baselines of keraszoo.estimators
 
 Training metrics of `gumbel_softmax` are computed at the relaxed sample (the objective that is
-optimised); evaluation (`evaluate`, `elbo`, `log_likelihood`, validation metrics) always uses
-exact discrete samples, so the reported −ELBO and NLL are true bounds.
+optimised); evaluation (`evaluate`, `elbo`, `log_likelihood`, validation metrics) uses exact
+discrete samples, so the reported −ELBO and NLL are true bounds. `elbo(x, relaxed=True)` gives
+the relaxed-sample figure Jang et al. (2017) report, at the trained τ.
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ class DiscreteVAE(VAE):
     def annealed(self):
         return self.sampler if self.estimator.relaxed else None
 
+    @property
+    def relaxes_latents(self):
+        return self.estimator.relaxed
+
     # Subclass layout: logits shape per example and the exact / straight-through samplers.
     logits_shape: tuple[int, ...] = ()
     _straight_through = None
@@ -81,8 +86,6 @@ class DiscreteVAE(VAE):
         # [batch, K, ...]: the noise is sliced per replica along the batch axis.
         tiled = tf.repeat(logits[:, None], num_samples, axis=1)
         if self.estimator.relaxed:
-            if training:
-                self.sampler.anneal(self.training_step())
             z = self.sampler(tiled, training=training, seed=seed)
         else:
             noise = self.sampler.noise(tf.shape(tiled), seed)

@@ -84,8 +84,6 @@ class DVAE(BinaryLatents, VAE):
         return tf.experimental.numpy.moveaxis(zeta, 1, 0), tf.experimental.numpy.moveaxis(z, 1, 0)
 
     def sample_posterior(self, q, raw, seed, num_samples, training=False):
-        if training:
-            self.sampler.anneal(self.training_step())
         return self._draw(raw, seed, num_samples)[0]
 
     def importance_sample(self, q, raw, seed, num_samples):

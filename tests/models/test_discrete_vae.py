@@ -84,3 +84,77 @@ def test_discrete_argument_errors():
         _model(BernoulliVAE, kl="monte_carlo")
     with pytest.raises(ValueError, match="never anneals"):
         CategoricalVAE(data_shape=(8, 8, 1), temperature={"initial": 0.5, "minimum": 0.5, "rate": 1e-3})
+
+
+def _relaxed_reference(model, x, seed, temperature):
+    """−ELBO at a relaxed sample, by hand (scipy): y = softmax((log_softmax l + g)/τ) (categorical)
+    or σ((l + L)/τ) (Bernoulli), −log p(x | y) for Bernoulli pixels, + the analytic KL to uniform."""
+    from scipy.special import expit, log_softmax, softmax
+
+    from keraszoo.random import as_seed
+
+    logits = model._logits(model.encoder(x)).numpy().astype("float64")
+    noise = model.sampler.noise(tf.shape(logits[:, None]), as_seed(seed)).numpy()[:, 0].astype("float64")
+    if isinstance(model, CategoricalVAE):
+        y = softmax((log_softmax(logits, axis=-1) + noise) / temperature, axis=-1)
+        q = softmax(logits, axis=-1)
+        kl = np.sum(q * np.log(q * logits.shape[-1]), axis=(1, 2))
+    else:
+        y = expit((logits + noise) / temperature)
+        q = expit(logits)
+        kl = np.sum(q * np.log(2 * q) + (1 - q) * np.log(2 * (1 - q)), axis=-1)
+    pixel_logits = model.decoder(tf.constant(y.reshape(len(y), -1), tf.float32)).numpy().reshape(len(y), -1)
+    xs = x.reshape(len(x), -1)
+    log_px = np.sum(xs * pixel_logits - np.logaddexp(0.0, pixel_logits), axis=-1)
+    return -log_px + kl
+
+
+@pytest.mark.parametrize("cls", [CategoricalVAE, BernoulliVAE])
+def test_relaxed_elbo_is_the_gumbel_softmax_objective_at_the_trained_temperature(cls, binary_batch):
+    model = _model(cls, estimator="gumbel_softmax")
+    model.compile(keras.optimizers.Adam(1e-3))
+    model.optimizer.iterations.assign(10_000)  # the schedule would give τ = 0.5: it is not consulted
+    model.sampler.state.assign(0.7)
+    relaxed = model.elbo(binary_batch, seed=4, relaxed=True)
+    assert float(model.sampler.temperature.numpy()) == pytest.approx(0.7)  # τ left as it is
+    np.testing.assert_allclose(
+        -relaxed["elbo"].numpy(), _relaxed_reference(model, binary_batch, 4, 0.7), rtol=2e-5, atol=1e-3
+    )
+    np.testing.assert_allclose(relaxed["elbo"], relaxed["reconstruction_log_prob"] - relaxed["kl"], rtol=1e-6)
+    # The same noise as the exact sample (argmax / threshold of l + noise): as τ → 0 they agree.
+    exact = model.elbo(binary_batch, seed=4)["elbo"].numpy()
+    assert not np.allclose(relaxed["elbo"].numpy(), exact, rtol=1e-3)
+    model.sampler.state.assign(1e-4)
+    np.testing.assert_allclose(model.elbo(binary_batch, seed=4, relaxed=True)["elbo"], exact, rtol=1e-3)
+
+
+@pytest.mark.parametrize("cls", [CategoricalVAE, BernoulliVAE])
+def test_relaxed_elbo_of_st_gumbel_softmax_is_the_exact_elbo_and_other_estimators_refuse_it(
+    cls, binary_batch
+):
+    # ST Gumbel-softmax trains on the exact sample's value: its relaxed figure is the bound itself.
+    model = _model(cls, estimator="gumbel_softmax_hard")
+    np.testing.assert_allclose(
+        model.elbo(binary_batch, seed=2, relaxed=True)["elbo"],
+        model.elbo(binary_batch, seed=2)["elbo"],
+        rtol=1e-5,
+    )
+    for estimator in ("straight_through", "reinforce"):
+        with pytest.raises(ValueError, match="Received: relaxed=True"):
+            _model(cls, estimator=estimator).elbo(binary_batch, relaxed=True)
+
+
+def test_evaluation_reports_the_relaxed_figure_beside_the_bound(binary_batch):
+    from keraszoo.training.evaluation import evaluate_bounds
+
+    data = tf.data.Dataset.from_tensor_slices(binary_batch).batch(8)
+    model = _model(CategoricalVAE, estimator="gumbel_softmax")
+    results = evaluate_bounds(model, data, num_samples=4, seed=3, verbose=0)
+    seeds = [tf.random.experimental.stateless_fold_in(tf.constant([3, 0]), 2 * b) for b in range(2)]
+    relaxed = [model.elbo(x, seed=s, relaxed=True)["elbo"].numpy() for x, s in zip(data, seeds, strict=True)]
+    exact = [model.elbo(x, seed=s)["elbo"].numpy() for x, s in zip(data, seeds, strict=True)]
+    assert results["neg_elbo_relaxed"] == pytest.approx(-np.mean(np.concatenate(relaxed)), rel=1e-6)
+    assert results["neg_elbo"] == pytest.approx(-np.mean(np.concatenate(exact)), rel=1e-6)
+    assert results["neg_elbo_relaxed"] != pytest.approx(results["neg_elbo"], rel=1e-3)
+    bound_only = evaluate_bounds(_model(CategoricalVAE, estimator="straight_through"), data, 4, verbose=0)
+    assert "neg_elbo_relaxed" not in bound_only
