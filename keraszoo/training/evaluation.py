@@ -64,5 +64,13 @@ def evaluate_bounds(
     return results
 
 
+def reseed(model, seed: int) -> None:
+    """Puts the model's noise stream (`model.seed_generator`, which `fit` and `evaluate` draw their
+    per-step seeds from) where a new model built with `seed` starts it, so that `evaluate` after
+    training gives the same figures however many steps trained the weights or restored them."""
+    fresh = keras.random.SeedGenerator(seed)
+    model.seed_generator.state.assign(keras.ops.cast(fresh.state.value, model.seed_generator.state.dtype))
+
+
 def to_float_dict(values: dict) -> dict:
     return {k: float(np.asarray(v)) for k, v in values.items()}

@@ -32,7 +32,7 @@ from keraszoo.optimizers import FusedAdam
 from keraszoo.presets import from_preset, load_manifest
 from keraszoo.training.best import KeepBest, TrainingClock
 from keraszoo.training.config import TrainConfig
-from keraszoo.training.evaluation import evaluate_bounds, to_float_dict
+from keraszoo.training.evaluation import evaluate_bounds, reseed, to_float_dict
 from keraszoo.training.multi_worker import evaluate_loop, fit_loop, is_chief, writable_dir
 from keraszoo.training.schedules import make_learning_rate
 
@@ -201,7 +201,10 @@ def train_and_evaluate(
                                    fit=_fit_function(config, strategy))  # fmt: skip
     clock.save()  # with the second stage's time
     train_seconds = clock.seconds()
-    # The family's own figures (reconstruction term, KL, τ or β, perplexity and codes used, ...).
+    # The family's own figures (reconstruction term, KL, τ or β, perplexity and codes used, ...),
+    # from a fixed point of the noise stream: re-evaluating the same weights gives the same figures.
+    with strategy.scope():
+        reseed(model, config.seed + 1)
     own = evaluate_loop(model, strategy, test_ds) if config.strategy == "multi_worker" else (
         model.evaluate(test_ds, verbose=0, return_dict=True))  # fmt: skip
     if not chief:  # the chief evaluates and writes; nothing below is collective

@@ -75,6 +75,10 @@ def test_interrupted_training_resumes_from_last_epoch(tmp_path):
     model = keras.models.load_model(os.path.join(workdir, "model.keras"))
     steps_per_epoch = 1297 // config.batch_size
     assert int(model.optimizer.iterations.numpy()) == 4 * steps_per_epoch  # optimizer state restored
+    # A finished run trains nothing more and evaluates the same weights to the same figures, the
+    # family's own (`evaluate`, from a reset noise stream) included.
+    again = train_and_evaluate(config, workdir, verbose=0)
+    assert again["test"] == results["test"] and len(_history(workdir)) == 4
 
 
 def test_bernoulli_on_intensities_without_binarization_is_an_error(tmp_path):
