@@ -83,17 +83,25 @@ class KerasIoVAE(keras.Model):
         return {"loss": self.total_loss_tracker.result()}
 
 
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 class _Timer(keras.callbacks.Callback):
+    """Wall time after warm-up, and the cores the process kept busy meanwhile (CPU s / wall s)."""
+
     def __init__(self, warmup_batches):
         self.warmup, self.start, self.batches = warmup_batches, None, 0
 
     def on_train_batch_end(self, batch, logs=None):
         self.batches += 1
         if self.batches == self.warmup:
-            self.start = time.perf_counter()
+            self.start, self.cpu_start = time.perf_counter(), _cpu_seconds()
 
     def on_train_end(self, logs=None):
         self.seconds = time.perf_counter() - self.start
+        self.cores = (_cpu_seconds() - self.cpu_start) / self.seconds
 
 
 # Each variant runs in a fresh process (thread pools are fixed at TensorFlow's start-up).
@@ -127,15 +135,16 @@ def _data(n):
     return (np.random.default_rng(0).random((n, *SHAPE)) < 0.13).astype("float32")
 
 
-def run_variant(spec: dict, batch_size: int, examples: int) -> float:
-    """Training examples/s of one variant after warm-up (in this process)."""
+def run_variant(spec: dict, batch_size: int, examples: int) -> tuple[float, float | None]:
+    """(examples/s after warm-up, cores busy meanwhile, for the training variants) of one variant,
+    in this process."""
     if spec.get("inter_op"):
         tf.config.threading.set_inter_op_parallelism_threads(spec["inter_op"])
     if spec["model"] == "matmuls":
-        return matmul_limit(batch_size, examples)
+        return matmul_limit(batch_size, examples), None
     keras.utils.set_random_seed(0)
     if spec["model"] == "evaluation":
-        return evaluation_rate(batch_size, examples, spec.get("policy"))
+        return evaluation_rate(batch_size, examples, spec.get("policy")), None
     strategy = make_strategy(TrainConfig(strategy=spec.get("strategy", "default")))
     spe = spec.get("spe", 1)
     with strategy.scope():
@@ -152,7 +161,7 @@ def run_variant(spec: dict, batch_size: int, examples: int) -> float:
     timed = max(1, examples // (batch_size * spe))
     timer = _Timer(warmup)  # Keras calls on_train_batch_end once per `spe` steps
     model.fit(ds, steps_per_epoch=(warmup + timed) * spe, epochs=1, verbose=0, callbacks=[timer])
-    return timed * spe * batch_size / timer.seconds
+    return timed * spe * batch_size / timer.seconds, timer.cores
 
 
 def evaluation_rate(batch_size: int, examples: int, policy) -> float:
@@ -219,28 +228,40 @@ def main():
         print(json.dumps(run_variant(spec, args.batch_sizes[0], args.examples)))
         return
     results = {(v, b): [] for v in args.variants for b in args.batch_sizes}
+    cores = {(v, b): [] for v in args.variants for b in args.batch_sizes}
     for _ in range(args.rounds):
         for b in args.batch_sizes:
             for v in args.variants:
                 command = [sys.executable, __file__, "--worker", json.dumps(VARIANTS[v]),
                            "--batch-sizes", str(b), "--examples", str(args.examples)]  # fmt: skip
                 out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-                results[(v, b)].append(float(out.strip().splitlines()[-1]))
-                print(f"  batch {b:5d}  {v:55s} {results[(v, b)][-1]:9.0f}", file=sys.stderr)
+                rate, busy = json.loads(out.strip().splitlines()[-1])
+                results[(v, b)].append(rate)
+                if busy is not None:
+                    cores[(v, b)].append(busy)
+                print(f"  batch {b:5d}  {v:55s} {rate:9.0f}", file=sys.stderr)
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, TF {tf.__version__}, Keras {keras.__version__}"
     print(f"machine: {machine}; {args.examples} timed examples per measurement; {args.rounds} rounds")
     rows = []
     for b in args.batch_sizes:
         base = np.median(results[("keras-io baseline", b)]) if "keras-io baseline" in args.variants else None
-        print(f"\nbatch {b}: {'variant':55s} {'median':>8s} {'range':>15s} {'vs baseline':>11s}")
+        print(
+            f"\nbatch {b}: {'variant':55s} {'median':>8s} {'range':>15s} {'vs baseline':>11s} "
+            f"{'cores busy':>10s}"
+        )
         for v in args.variants:
             values = results[(v, b)]
             median = float(np.median(values))
             ratio = median / base if base else float("nan")
-            print(f"{'':10s}{v:55s} {median:8.0f} {min(values):7.0f}–{max(values):<7.0f} {ratio:11.2f}")
-            rows.append(
-                {"variant": v, "batch_size": b, "examples_per_s": values, "median": median, "ratio": ratio}
+            busy = float(np.median(cores[(v, b)])) if cores[(v, b)] else None
+            shown = f"{busy:10.2f}" if busy is not None else f"{'—':>10s}"
+            print(
+                f"{'':10s}{v:55s} {median:8.0f} {min(values):7.0f}–{max(values):<7.0f} {ratio:11.2f} {shown}"
             )
+            rows.append(
+                {"variant": v, "batch_size": b, "examples_per_s": values, "median": median, "ratio": ratio,
+                 "cores_busy": cores[(v, b)]}
+            )  # fmt: skip
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"machine": machine, "rows": rows}, f, indent=2)
