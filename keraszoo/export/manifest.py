@@ -14,7 +14,9 @@
     test        {"neg_elbo", "nll", "num_samples", "num_examples", "metrics"}  estimator
                                                     settings with the metrics; "metrics": the
                                                     family's own from `model.evaluate` (recon_nll,
-                                                    kl, τ or β, perplexity, codes used, ...)
+                                                    kl, τ or β, perplexity, codes used, ...);
+                                                    Gumbel-softmax models add "neg_elbo_relaxed"
+                                                    (relaxed samples, not a bound)
     published   {"value", "metric", "source"} or None   the figure it is compared with
     description one line for `keraszoo.list_presets()`
 
