@@ -7,7 +7,8 @@
         lr = initial · 10^(−i/7); 8 stages are 3280 passes. `epoch_scale` shrinks (or
         stretches) every stage by the same factor, e.g. 0.1 → 328 passes.
     {"name": "exponential", "initial": 1e-3, "decay_steps": 1000, "decay_rate": 0.9}
-        lr = initial · decay_rate^⌊step / decay_steps⌋ (Jang et al. 2017's code).
+        lr = initial · decay_rate^⌊step / decay_steps⌋ (Jang et al. 2017's code): a staircase.
+        With "staircase": False, lr = initial · decay_rate^(step / decay_steps), a smooth decay.
 
 A schedule is a function of the optimizer's step, which checkpoints restore, so a resumed run
 continues on exactly the learning rate it stopped at.
@@ -88,7 +89,7 @@ def make_learning_rate(spec, steps_per_epoch: int):
     check_one_of("learning_rate name", name, SCHEDULES)
     allowed = {
         "staged": {"initial", "stages", "epoch_scale"},
-        "exponential": {"initial", "decay_steps", "decay_rate"},
+        "exponential": {"initial", "decay_steps", "decay_rate", "staircase"},
     }
     unknown = set(spec) - allowed[name]
     if unknown or "initial" not in spec:
@@ -103,6 +104,9 @@ def make_learning_rate(spec, steps_per_epoch: int):
     rate = spec.get("decay_rate", 0.9)
     if not 0 < rate <= 1:
         raise ValueError(f"Expected `decay_rate` in (0, 1]. Received: decay_rate={rate!r}")
+    staircase = spec.get("staircase", True)
+    if not isinstance(staircase, bool):
+        raise ValueError(f"Expected `staircase` to be True or False. Received: staircase={staircase!r}")
     return keras.optimizers.schedules.ExponentialDecay(
-        spec["initial"], spec.get("decay_steps", 1000), rate, staircase=True
+        spec["initial"], spec.get("decay_steps", 1000), rate, staircase=staircase
     )

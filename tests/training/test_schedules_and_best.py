@@ -30,6 +30,13 @@ def test_exponential_staircase_and_errors():
     schedule = make_learning_rate({"name": "exponential", "initial": 1e-3, "decay_steps": 1000}, 500)
     for step, value in {0: 1e-3, 999: 1e-3, 1000: 9e-4, 2500: 8.1e-4}.items():
         assert float(schedule(step)) == pytest.approx(value, rel=1e-6)
+    smooth = make_learning_rate(
+        {"name": "exponential", "initial": 1e-3, "decay_steps": 1000, "staircase": False}, 500
+    )
+    for step in (0, 500, 1000, 2500):  # initial · 0.9^(t / 1000), by hand
+        assert float(smooth(step)) == pytest.approx(1e-3 * 0.9 ** (step / 1000), rel=1e-6)
+    with pytest.raises(ValueError, match="Received: staircase='no'"):
+        make_learning_rate({"name": "exponential", "initial": 1e-3, "staircase": "no"}, 10)
     assert make_learning_rate(3e-4, 10) == 3e-4
     with pytest.raises(ValueError, match="Received: learning_rate name='cosine'"):
         make_learning_rate({"name": "cosine", "initial": 1e-3}, 10)
