@@ -15,19 +15,20 @@ from __future__ import annotations
 import argparse
 import json
 
-from keraszoo.data import load_split, make_pipeline
+from keraszoo.data import load_split
 from keraszoo.presets import from_preset, load_manifest
+from keraszoo.training import TrainConfig
 from keraszoo.training.evaluation import evaluate_bounds
+from keraszoo.training.train import evaluation_pipeline
 
 
 def evaluate(name: str, version: int | None, data_file: str) -> dict:
     manifest = load_manifest(name, version)
-    config = manifest["training"]["config"]
+    config = TrainConfig.from_dict(manifest["training"]["config"])
     model = from_preset(name, version)
-    test = load_split("npz", "test", path=data_file)
-    data = make_pipeline(test, config["eval_batch_size"], binarize="none", seed=config["seed"] + 1)
+    data = evaluation_pipeline(config, load_split("npz", "test", path=data_file))
     # k = 1: the importance-weighted figure is not what is compared here (it is in the manifest).
-    ours = evaluate_bounds(model, data, num_samples=1, seed=config["seed"], verbose=0)
+    ours = evaluate_bounds(model, data, num_samples=1, seed=config.seed, verbose=0)
     published = manifest.get("published") or {}
     return {
         "preset": f"{name} v{manifest['version']}",

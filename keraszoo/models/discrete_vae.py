@@ -64,7 +64,7 @@ class DiscreteVAE(VAE):
         super().__init__(data_shape, latent_dim=latent_dim, estimator=estimator, seed=seed, **kwargs)
 
     def annealed(self):
-        return self.sampler if self.estimator.relaxed else None
+        return self.sampler if self.relaxes_latents else None
 
     @property
     def relaxes_latents(self):
