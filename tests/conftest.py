@@ -7,6 +7,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -18,6 +19,13 @@ SHARED_NPZ = os.environ.get(
     "KERASZOO_BINARIZED_MNIST",
     os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "binarized_mnist.npz"),
 )
+
+
+@pytest.fixture(autouse=True)
+def _fixed_initial_weights():
+    """Every test starts from the same global Keras seed, so its initial weights (and any failure)
+    are the same on every run and on every pytest-xdist worker, whatever ran before it."""
+    keras.utils.set_random_seed(0)
 
 
 @pytest.fixture

@@ -37,6 +37,12 @@ from keraszoo.random import open_uniform
 tfd, tfb = tfp.distributions, tfp.bijectors
 
 STUDENT_T_DF = 3.0
+DEFAULT_FLOOR = 1e-4
+# KL(Weibull(k, λ) ‖ Weibull(1, 1)) contains λ·Γ(1 + 1/k), the posterior mean: Γ(21) ≈ 2·10¹⁸ at
+# k = 0.05, where its gradient squared (Adam's second moment) overflows float32, and a random
+# initialisation of a small encoder reaches k = 0.05. At k ≥ 0.1 the term is at most λ·Γ(11)
+# ≈ 3.6·10⁶·λ.
+WEIBULL_MIN_CONCENTRATION = 0.1
 # A support is contained in these prior supports.
 _CONTAINED_IN = {
     "real": {"real"},
@@ -78,6 +84,13 @@ class PosteriorFamily:
             implicit reparameterization via `closed_form(...).sample`).
         bijector: `bijector(**params)` → g with z = g(ε).
         log_scale: positive parameters as exp(raw) (an encoder's log σ) instead of softplus.
+        noise_quantile: the inverse CDF of a noise distribution with bounded support. Its noise is
+            drawn as `noise_quantile(u)` with u uniform on the open interval (0, 1), so ε never
+            lands on an edge of the support, where log q(z|x) is −∞ (a float32 draw from
+            `tfd.Triangular` is exactly ±1 about once in 10⁶).
+        floors: lower bounds of positive parameters, p = softplus(raw) + floor (default 1e-4,
+            which keeps log q finite). A family sets a larger one where the KL to the prior
+            grows too fast as the parameter goes to 0 for float32 (the Weibull concentration).
     """
 
     name: str
@@ -88,6 +101,8 @@ class PosteriorFamily:
     noise_dist: Callable[[tf.DType], tfd.Distribution] | None = None
     bijector: Callable[..., tfb.Bijector] | None = None
     log_scale: bool = False
+    noise_quantile: Callable[[tf.Tensor], tf.Tensor] | None = None
+    floors: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def explicit(self) -> bool:
@@ -101,17 +116,20 @@ class PosteriorFamily:
         """Encoder output [..., len(params)·L] → named parameters, each [..., L]."""
         params = dict(zip(self.params, tf.split(raw, len(self.params), axis=-1), strict=True))
         for name in self.params:
-            if name != "loc":  # softplus + floor keeps scales and concentrations away from 0 (finite log q).
-                params[name] = tf.exp(params[name]) if self.log_scale else tf.nn.softplus(params[name]) + 1e-4
+            if name == "loc":
+                continue
+            if self.log_scale:
+                params[name] = tf.exp(params[name])
+            else:  # softplus + floor keeps scales and concentrations away from 0
+                params[name] = tf.nn.softplus(params[name]) + self.floors.get(name, DEFAULT_FLOOR)
         return params
 
     def noise(self, shape, seed, dtype) -> tf.Tensor:
-        """Draws ε ~ `noise_dist`; uniform noise on the open interval, where inverse CDFs such as
-        Gumbel's −log(−log u) are finite."""
-        dist = self.noise_dist(dtype)
-        if isinstance(dist, tfd.Uniform):
-            return dist.low + (dist.high - dist.low) * open_uniform(shape, seed, dtype)
-        return dist.sample(shape, seed=seed)
+        """Draws ε ~ `noise_dist`; bounded noise by `noise_quantile` of u on the open interval
+        (0, 1), where inverse CDFs such as Gumbel's −log(−log u) are finite."""
+        if self.noise_quantile is not None:
+            return self.noise_quantile(open_uniform(shape, seed, dtype))
+        return self.noise_dist(dtype).sample(shape, seed=seed)
 
     def _one_event(self, dist: tfd.Distribution) -> tfd.Distribution:
         return dist if self.vector_event else tfd.Independent(dist, 1)
@@ -127,15 +145,20 @@ class PosteriorFamily:
         base = tfd.BatchBroadcast(self.noise_dist(ref.dtype), tf.shape(ref))
         return self._one_event(tfd.TransformedDistribution(base, self.bijector(**params)))
 
-    def sample_from_noise(self, params: dict[str, tf.Tensor], eps: tf.Tensor) -> tf.Tensor:
-        """The reparameterized sample z = g(ε) of an explicit family, differentiable in `params`.
+    def sample_from_noise(self, q: tfd.Distribution, eps: tf.Tensor) -> tf.Tensor:
+        """The reparameterized sample z = g(ε) of an explicit family, differentiable in its parameters.
+
+        z is computed by q's own bijector, whose cache then hands `q.log_prob(z)` the exact ε
+        instead of inverting g in floating point. The inversion can round out of the support:
+        (z − loc)/half_width of a uniform posterior with |loc|/half_width ≈ 10³ falls outside
+        [−1, 1] for about one draw in 10³ in a compiled step, and log q(z|x) = −∞ there.
 
         Args:
-            params: named parameters from `constrain`, each [..., L].
+            q: the posterior from `distribution(params)`.
             eps: noise from `noise`, broadcastable against the parameters.
 
         Returns:
-            z, of the broadcast shape of `params` and `eps`.
+            z, of the broadcast shape of the parameters and `eps`.
         """
         if not self.explicit:
             raise ValueError(
@@ -143,7 +166,7 @@ class PosteriorFamily:
                 f"implicit gradients): sample it with `distribution(params).sample`. "
                 f"Received: posterior={self.name!r}"
             )
-        return self.bijector(**params).forward(eps)
+        return q.distribution.bijector.forward(eps)  # q is Independent(TransformedDistribution)
 
     def keep_inside_support(self, z: tf.Tensor) -> tf.Tensor:
         """Moves samples that rounded onto the boundary of a bounded support strictly inside.
@@ -171,7 +194,14 @@ def _inverse_cdf(cdf):
     return lambda **p: tfb.Invert(cdf(**p))
 
 
+def _triangular_quantile(u):
+    """F⁻¹(u) of the triangular distribution on (−1, 1) with mode 0: −1 + √(2u) below the mode,
+    1 − √(2(1 − u)) above it."""
+    return tf.where(u < 0.5, -1.0 + tf.sqrt(2.0 * u), 1.0 - tf.sqrt(2.0 * (1.0 - u)))
+
+
 _NORMAL, _UNIT = _standard(tfd.Normal, 0.0, 1.0), _standard(tfd.Uniform, 0.0, 1.0)
+_unit_quantile = tf.identity
 
 # name, params, support, default prior, closed form, noise distribution, bijector g (z = g(ε))
 FAMILIES: dict[str, PosteriorFamily] = {
@@ -189,10 +219,12 @@ FAMILIES: dict[str, PosteriorFamily] = {
                         _standard(tfd.StudentT, STUDENT_T_DF, 0.0, 1.0), _affine),
         PosteriorFamily("uniform", ("loc", "half_width"), "real", "normal",
                         lambda loc, half_width: tfd.Uniform(loc - half_width, loc + half_width),
-                        _standard(tfd.Uniform, -1.0, 1.0), _affine_half_width),
+                        _standard(tfd.Uniform, -1.0, 1.0), _affine_half_width,
+                        noise_quantile=lambda u: -1.0 + 2.0 * u),
         PosteriorFamily("triangular", ("loc", "half_width"), "real", "normal",
                         lambda loc, half_width: tfd.Triangular(loc - half_width, loc + half_width, loc),
-                        _standard(tfd.Triangular, -1.0, 1.0, 0.0), _affine_half_width),
+                        _standard(tfd.Triangular, -1.0, 1.0, 0.0), _affine_half_width,
+                        noise_quantile=_triangular_quantile),
         # transformation: z = exp(loc + scale·ε)
         PosteriorFamily("lognormal", ("loc", "scale"), "positive", "lognormal", tfd.LogNormal, _NORMAL,
                         lambda loc, scale: tfb.Chain([tfb.Exp(), _affine(loc, scale)]), log_scale=True),
@@ -203,14 +235,16 @@ FAMILIES: dict[str, PosteriorFamily] = {
         PosteriorFamily("chi2", ("df",), "positive", "chi2", tfd.Chi2),
         # inverse CDF: z = F⁻¹(ε), ε ~ U(0, 1)
         PosteriorFamily("kumaraswamy", ("concentration1", "concentration0"), "unit", "beta", tfd.Kumaraswamy,
-                        _UNIT, _inverse_cdf(tfb.KumaraswamyCDF)),
+                        _UNIT, _inverse_cdf(tfb.KumaraswamyCDF), noise_quantile=_unit_quantile),
         PosteriorFamily("weibull", ("concentration", "scale"), "positive", "weibull", tfd.Weibull,
-                        _UNIT, _inverse_cdf(tfb.WeibullCDF)),
+                        _UNIT, _inverse_cdf(tfb.WeibullCDF), noise_quantile=_unit_quantile,
+                        floors={"concentration": WEIBULL_MIN_CONCENTRATION}),
         PosteriorFamily("gumbel", ("loc", "scale"), "real", "gumbel", tfd.Gumbel,
-                        _UNIT, _inverse_cdf(tfb.GumbelCDF)),
+                        _UNIT, _inverse_cdf(tfb.GumbelCDF), noise_quantile=_unit_quantile),
         # F⁻¹(u) = −log(1 − u)/rate: the Weibull inverse CDF with concentration 1.
         PosteriorFamily("exponential", ("rate",), "positive", "exponential", tfd.Exponential,
-                        _UNIT, _inverse_cdf(lambda rate: tfb.WeibullCDF(1.0 / rate, tf.ones_like(rate)))),
+                        _UNIT, _inverse_cdf(lambda rate: tfb.WeibullCDF(1.0 / rate, tf.ones_like(rate))),
+                        noise_quantile=_unit_quantile),
     ]
 }  # fmt: skip
 

@@ -88,7 +88,7 @@ class ContinuousVAE(VAE):
             local_shape = tf.concat([tf.shape(ref)[:1], [num_samples], tf.shape(ref)[1:]], axis=0)
             draw = lambda shape, s: self.family.noise(shape, s, ref.dtype)  # noqa: E731
             eps = tf.experimental.numpy.moveaxis(replica_slice_noise(draw, local_shape, seed), 1, 0)
-            z = self.family.sample_from_noise(params, eps)  # [K, batch, latent]
+            z = self.family.sample_from_noise(q, eps)  # [K, batch, latent]
         return self.family.keep_inside_support(z)
 
     def posterior_mode(self, q, raw):

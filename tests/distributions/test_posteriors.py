@@ -233,8 +233,8 @@ def test_sample_from_noise_is_the_bijector_path_with_finite_log_q(name):
     family = get_family(name)
     params = family.constrain(tf.constant(_raw(family)))
     eps = family.noise(tf.constant([500, 1, L]), tf.constant([5, 6], tf.int32), tf.float64)
-    z = family.sample_from_noise(params, eps)
     q = family.distribution(params)
+    z = family.sample_from_noise(q, eps)
     np.testing.assert_array_equal(z.numpy(), q.distribution.bijector.forward(eps).numpy())
     assert z.shape == [500, 1, L]
     assert np.all(np.isfinite(q.log_prob(z).numpy()))
@@ -245,14 +245,15 @@ def test_sample_from_noise_of_the_gaussian_is_loc_plus_scale_times_eps():
     params = family.constrain(tf.constant(_raw(family)))
     eps = tf.random.stateless_normal([64, 1, L], (7, 8), dtype=tf.float64)
     expected = params["loc"] + params["scale"] * eps
-    np.testing.assert_allclose(family.sample_from_noise(params, eps).numpy(), expected.numpy(), rtol=1e-12)
+    z = family.sample_from_noise(family.distribution(params), eps)
+    np.testing.assert_allclose(z.numpy(), expected.numpy(), rtol=1e-12)
 
 
 def test_sample_from_noise_needs_an_explicit_family():
     family = get_family("gamma")
     params = family.constrain(tf.constant(_raw(family)))
     with pytest.raises(ValueError, match="no explicit reparameterization.*Received: posterior='gamma'"):
-        family.sample_from_noise(params, tf.zeros([1, L], tf.float64))
+        family.sample_from_noise(family.distribution(params), tf.zeros([1, L], tf.float64))
 
 
 def test_has_analytic_kl_means_the_closed_form_kl_computes():
@@ -269,3 +270,70 @@ def test_has_analytic_kl_means_the_closed_form_kl_computes():
             p = make_prior(prior, L, "float64")
             kl = family.closed(params).kl_divergence(p).numpy()
             assert np.all(np.isfinite(kl)), (family.name, prior)
+
+
+@pytest.mark.parametrize("name", ["uniform", "triangular"])
+def test_bounded_noise_never_lands_on_an_edge_and_has_the_noise_distribution(name):
+    family = get_family(name)
+    eps = family.noise([2_000_000], tf.constant([3, 1], tf.int32), tf.float32).numpy()
+    assert np.all(np.abs(eps) < 1.0)  # log q = −∞ on the edge (tfd.Triangular draws ±1 ~once in 10⁶)
+    reference = stats.uniform(-1, 2) if name == "uniform" else stats.triang(0.5, -1, 2)
+    assert stats.kstest(eps[:200_000], reference.cdf).pvalue > 1e-3
+    u = np.array([1e-7, 0.1, 0.5, 0.9, 1 - 6e-8], "float32")
+    np.testing.assert_allclose(family.noise_quantile(tf.constant(u)).numpy(), reference.ppf(u), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["uniform", "triangular"])
+def test_log_q_is_exact_where_inverting_g_would_round_out_of_the_support(name):
+    # With |loc|/half_width up to 10⁵, (z − loc)/half_width computed from a float32 z lands
+    # outside [−1, 1] for ~0.1 % of the draws of a compiled step (log q = −∞). The sample keeps
+    # its ε in q's bijector cache, so log q is evaluated at the exact noise.
+    model = ContinuousVAE(data_shape=(4,), latent_dim=50, posterior=name, likelihood="gaussian")
+    rng = np.random.default_rng(0)
+    loc = rng.uniform(-9, 9, [1000, 50]).astype("float32")
+    half_width = rng.uniform(1e-4, 1e-2, [1000, 50]).astype("float32")
+    inverse_softplus = np.log(np.expm1(half_width - 1e-4))
+    raw = tf.constant(np.concatenate([loc, inverse_softplus], axis=-1))
+
+    @tf.function
+    def log_q(raw):
+        q = model.posterior(raw)
+        return q.log_prob(model.sample_posterior(q, raw, tf.constant([1, 2], tf.int32), 20))
+
+    values = log_q(raw).numpy()
+    assert np.all(np.isfinite(values))
+    if name == "uniform":  # q(z|x) = Π 1/(2 half_width) inside the support
+        params = model.posterior_params(raw)
+        expected = -tf.reduce_sum(tf.math.log(2.0 * params["half_width"]), axis=-1).numpy()
+        np.testing.assert_allclose(values, np.broadcast_to(expected, values.shape), rtol=1e-5)
+
+
+def test_weibull_concentration_has_a_floor_that_keeps_the_kl_gradient_finite_in_float32():
+    # KL(Weibull(k, λ) ‖ Weibull(1, 1)) contains λ·Γ(1 + 1/k): Γ(21) ≈ 2.4e18 at k = 0.05, where
+    # Adam's squared gradient overflows float32.
+    family = get_family("weibull")
+    raw = tf.Variable(tf.fill([1, 2 * L], -30.0))
+    with tf.GradientTape() as tape:
+        params = family.constrain(raw)
+        kl = tf.reduce_sum(family.closed(params).kl_divergence(make_prior("weibull", L)))
+    np.testing.assert_allclose(params["concentration"].numpy(), 0.1, rtol=1e-6)
+    assert np.isfinite(kl.numpy()) and np.all(np.isfinite(np.square(tape.gradient(kl, raw).numpy())))
+    # The bound the floor gives: the Γ(1 + 1/k)·λ term at k = 0.1 is Γ(11) = 10! times λ.
+    assert kl.numpy() / L < special.gamma(11) * params["scale"].numpy().max() + 100
+
+
+def test_weibull_trains_from_the_smallest_concentration_its_encoder_can_output():
+    # A random initialisation of a small encoder gave k ≈ 0.05 and NaN weights after two Adam steps.
+    import keras
+
+    from tests.conftest import small_vae_config
+
+    x = (np.random.default_rng(0).random((16, 8, 8, 1)) < 0.5).astype("float32")
+    model = ContinuousVAE(**small_vae_config(posterior="weibull"))
+    model.compile(keras.optimizers.Adam(1e-2))
+    model(x[:1])
+    bias = model.encoder.trainable_weights[-1]
+    bias.assign(tf.fill(bias.shape, -8.0))  # every k and λ at their floors
+    history = model.fit(tf.data.Dataset.from_tensor_slices(x).batch(8), epochs=2, verbose=0).history
+    assert np.all(np.isfinite(history["neg_elbo"]))
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
