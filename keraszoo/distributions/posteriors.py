@@ -168,6 +168,13 @@ class PosteriorFamily:
             )
         return q.distribution.bijector.forward(eps)  # q is Independent(TransformedDistribution)
 
+    def sample_implicit(self, params: dict[str, tf.Tensor], num_samples, seed) -> tf.Tensor:
+        """`num_samples` draws from `closed(params)` with TFP's implicit reparameterization
+        gradients, made finite where a sample rounded onto the edge of the support
+        (`_finite_sampling_gradient`), shape [num_samples, ...]."""
+        guarded = {name: _finite_sampling_gradient(value) for name, value in params.items()}
+        return self.closed(guarded).sample(num_samples, seed=seed)
+
     def keep_inside_support(self, z: tf.Tensor) -> tf.Tensor:
         """Moves samples that rounded onto the boundary of a bounded support strictly inside.
 
@@ -192,6 +199,38 @@ def _affine_half_width(loc, half_width):
 
 def _inverse_cdf(cdf):
     return lambda **p: tfb.Invert(cdf(**p))
+
+
+class _KumaraswamyCDF(tfb.KumaraswamyCDF):
+    """TFP's Kumaraswamy CDF with log(1 − x^a) computed as log(−expm1(a·log x)).
+
+    TFP computes log1p(−x^a): for a small concentration a, x^a rounds to 1 in float32 at a
+    sample kept 1e-6 below 1 (x^a ≈ 1 − a·10⁻⁶), and log q(z|x) = −∞ + ∞. a·log x keeps the
+    distance from 1: at a = 0.018, log(1 − x^a) = −17.8 instead of −∞. (Not tfp.math.log1mexp:
+    the branch its tf.where discards is −∞ here and makes the gradient NaN.)
+    """
+
+    def _log1m_x_pow_a(self, x):
+        return tf.math.log(-tf.math.expm1(self.concentration1 * tf.math.log(x)))
+
+    def _forward(self, x):
+        return -tf.math.expm1(self.concentration0 * self._log1m_x_pow_a(x))
+
+    def _forward_log_det_jacobian(self, x):
+        a, b = tf.convert_to_tensor(self.concentration1), tf.convert_to_tensor(self.concentration0)
+        return tf.math.log(a) + tf.math.log(b) + tf.math.xlogy(a - 1, x) + (b - 1) * self._log1m_x_pow_a(x)
+
+
+@tf.custom_gradient
+def _finite_sampling_gradient(param):
+    """Identity whose gradient is zeroed where it is not finite.
+
+    TFP's implicit reparameterization gradient dz/dα = −(∂F(z; α)/∂α)/q(z; α) is 0/0 = NaN at a
+    float32 sample that rounded onto the edge of its support (a Beta sample at 0 or 1: 2.5 % of
+    them at concentration 0.05), and one NaN spreads to every weight. The limit of dz/dα as z
+    reaches the edge is 0 (F and ∂F/∂α vanish faster than q), so 0 is its value there.
+    """
+    return tf.identity(param), lambda dy: tf.where(tf.math.is_finite(dy), dy, tf.zeros_like(dy))
 
 
 def _triangular_quantile(u):
@@ -235,7 +274,7 @@ FAMILIES: dict[str, PosteriorFamily] = {
         PosteriorFamily("chi2", ("df",), "positive", "chi2", tfd.Chi2),
         # inverse CDF: z = F⁻¹(ε), ε ~ U(0, 1)
         PosteriorFamily("kumaraswamy", ("concentration1", "concentration0"), "unit", "beta", tfd.Kumaraswamy,
-                        _UNIT, _inverse_cdf(tfb.KumaraswamyCDF), noise_quantile=_unit_quantile),
+                        _UNIT, _inverse_cdf(_KumaraswamyCDF), noise_quantile=_unit_quantile),
         PosteriorFamily("weibull", ("concentration", "scale"), "positive", "weibull", tfd.Weibull,
                         _UNIT, _inverse_cdf(tfb.WeibullCDF), noise_quantile=_unit_quantile,
                         floors={"concentration": WEIBULL_MIN_CONCENTRATION}),

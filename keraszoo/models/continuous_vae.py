@@ -82,7 +82,7 @@ class ContinuousVAE(VAE):
             ctx = tf.distribute.get_replica_context()
             if ctx is not None and ctx.num_replicas_in_sync > 1:
                 seed = tf.random.experimental.stateless_fold_in(seed, ctx.replica_id_in_sync_group)
-            z = q.sample(num_samples, seed=seed)
+            z = self.family.sample_implicit(params, num_samples, seed)
         else:
             ref = next(iter(params.values()))
             local_shape = tf.concat([tf.shape(ref)[:1], [num_samples], tf.shape(ref)[1:]], axis=0)
