@@ -84,10 +84,10 @@ class PosteriorFamily:
             implicit reparameterization via `closed_form(...).sample`).
         bijector: `bijector(**params)` → g with z = g(ε).
         log_scale: positive parameters as exp(raw) (an encoder's log σ) instead of softplus.
-        noise_quantile: the inverse CDF of a noise distribution with bounded support. Its noise is
-            drawn as `noise_quantile(u)` with u uniform on the open interval (0, 1), so ε never
+        noise_quantile: the inverse CDF of a bounded, non-uniform noise distribution. Its noise
+            is drawn as `noise_quantile(u)` with u uniform on the open interval (0, 1), so ε never
             lands on an edge of the support, where log q(z|x) is −∞ (a float32 draw from
-            `tfd.Triangular` is exactly ±1 about once in 10⁶).
+            `tfd.Triangular` is exactly ±1 about once in 10⁶). Uniform noise needs none.
         floors: lower bounds of positive parameters, p = softplus(raw) + floor (default 1e-4,
             which keeps log q finite). A family sets a larger one where the KL to the prior
             grows too fast as the parameter goes to 0 for float32 (the Weibull concentration).
@@ -125,11 +125,15 @@ class PosteriorFamily:
         return params
 
     def noise(self, shape, seed, dtype) -> tf.Tensor:
-        """Draws ε ~ `noise_dist`; bounded noise by `noise_quantile` of u on the open interval
-        (0, 1), where inverse CDFs such as Gumbel's −log(−log u) are finite."""
+        """Draws ε ~ `noise_dist`; bounded noise from u uniform on the open interval (0, 1), where
+        inverse CDFs such as Gumbel's −log(−log u) are finite: low + (high − low)·u for uniform
+        noise, `noise_quantile(u)` otherwise."""
+        dist = self.noise_dist(dtype)
         if self.noise_quantile is not None:
             return self.noise_quantile(open_uniform(shape, seed, dtype))
-        return self.noise_dist(dtype).sample(shape, seed=seed)
+        if isinstance(dist, tfd.Uniform):
+            return dist.low + (dist.high - dist.low) * open_uniform(shape, seed, dtype)
+        return dist.sample(shape, seed=seed)
 
     def _one_event(self, dist: tfd.Distribution) -> tfd.Distribution:
         return dist if self.vector_event else tfd.Independent(dist, 1)
@@ -240,7 +244,6 @@ def _triangular_quantile(u):
 
 
 _NORMAL, _UNIT = _standard(tfd.Normal, 0.0, 1.0), _standard(tfd.Uniform, 0.0, 1.0)
-_unit_quantile = tf.identity
 
 # name, params, support, default prior, closed form, noise distribution, bijector g (z = g(ε))
 FAMILIES: dict[str, PosteriorFamily] = {
@@ -258,8 +261,7 @@ FAMILIES: dict[str, PosteriorFamily] = {
                         _standard(tfd.StudentT, STUDENT_T_DF, 0.0, 1.0), _affine),
         PosteriorFamily("uniform", ("loc", "half_width"), "real", "normal",
                         lambda loc, half_width: tfd.Uniform(loc - half_width, loc + half_width),
-                        _standard(tfd.Uniform, -1.0, 1.0), _affine_half_width,
-                        noise_quantile=lambda u: -1.0 + 2.0 * u),
+                        _standard(tfd.Uniform, -1.0, 1.0), _affine_half_width),
         PosteriorFamily("triangular", ("loc", "half_width"), "real", "normal",
                         lambda loc, half_width: tfd.Triangular(loc - half_width, loc + half_width, loc),
                         _standard(tfd.Triangular, -1.0, 1.0, 0.0), _affine_half_width,
@@ -274,16 +276,15 @@ FAMILIES: dict[str, PosteriorFamily] = {
         PosteriorFamily("chi2", ("df",), "positive", "chi2", tfd.Chi2),
         # inverse CDF: z = F⁻¹(ε), ε ~ U(0, 1)
         PosteriorFamily("kumaraswamy", ("concentration1", "concentration0"), "unit", "beta", tfd.Kumaraswamy,
-                        _UNIT, _inverse_cdf(_KumaraswamyCDF), noise_quantile=_unit_quantile),
+                        _UNIT, _inverse_cdf(_KumaraswamyCDF)),
         PosteriorFamily("weibull", ("concentration", "scale"), "positive", "weibull", tfd.Weibull,
-                        _UNIT, _inverse_cdf(tfb.WeibullCDF), noise_quantile=_unit_quantile,
+                        _UNIT, _inverse_cdf(tfb.WeibullCDF),
                         floors={"concentration": WEIBULL_MIN_CONCENTRATION}),
         PosteriorFamily("gumbel", ("loc", "scale"), "real", "gumbel", tfd.Gumbel,
-                        _UNIT, _inverse_cdf(tfb.GumbelCDF), noise_quantile=_unit_quantile),
+                        _UNIT, _inverse_cdf(tfb.GumbelCDF)),
         # F⁻¹(u) = −log(1 − u)/rate: the Weibull inverse CDF with concentration 1.
         PosteriorFamily("exponential", ("rate",), "positive", "exponential", tfd.Exponential,
-                        _UNIT, _inverse_cdf(lambda rate: tfb.WeibullCDF(1.0 / rate, tf.ones_like(rate))),
-                        noise_quantile=_unit_quantile),
+                        _UNIT, _inverse_cdf(lambda rate: tfb.WeibullCDF(1.0 / rate, tf.ones_like(rate)))),
     ]
 }  # fmt: skip
 
