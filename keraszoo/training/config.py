@@ -10,6 +10,20 @@ from keraszoo.models import available_models
 from keraszoo.training.schedules import check_learning_rate
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "default")
+ADAM_ARGUMENTS = ("beta_1", "beta_2", "epsilon")
+
+
+def check_adam(adam) -> None:
+    """Raises ValueError unless `adam` maps some of ADAM_ARGUMENTS to β ∈ [0, 1), ε > 0."""
+    if not isinstance(adam, dict) or set(adam) - set(ADAM_ARGUMENTS):
+        raise ValueError(
+            f"Expected `adam` a dict with keys among {list(ADAM_ARGUMENTS)}. Received: adam={adam!r}"
+        )
+    for name, value in adam.items():
+        if name == "epsilon":
+            check_positive("adam['epsilon']", value)
+        elif isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+            raise ValueError(f"Expected `adam['{name}']` in [0, 1). Received: adam={adam!r}")
 
 
 @dataclasses.dataclass
@@ -28,6 +42,9 @@ class TrainConfig:
         learning_rate: Adam's learning rate on the global-batch mean objective: a float or a
             schedule dict (`keraszoo.training.schedules`: Burda et al.'s "staged", or
             "exponential").
+        adam: Adam's other hyperparameters, any of `beta_1`, `beta_2`, `epsilon` (ε is added to
+            √v, as in Kingma & Ba 2015 and Keras); {} keeps Keras's 0.9, 0.999, 1e-7. Burda et
+            al. (2016)'s code trains with {"beta_1": 0.99, "epsilon": 1e-4}.
         keep_best: evaluate and export the weights of the epoch with the lowest validation
             −ELBO (−L_K for `objective="iwae"`: the model's `selection_metric`; kept across
             restarts, `keraszoo.training.best`), not the last epoch's.
@@ -70,6 +87,7 @@ class TrainConfig:
     batch_size: int = 100
     epochs: int = 10
     learning_rate: float | dict = 1e-3
+    adam: dict = dataclasses.field(default_factory=dict)
     keep_best: bool = True
     patience: int | None = None
     strategy: str = "auto"
@@ -102,6 +120,7 @@ class TrainConfig:
         ):
             check_positive(name, getattr(self, name), integer=True)
         check_learning_rate(self.learning_rate)
+        check_adam(self.adam)
         if self.patience is not None:
             check_positive("patience", self.patience, integer=True)
 

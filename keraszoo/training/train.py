@@ -100,7 +100,7 @@ def build_and_compile(config: TrainConfig, data_shape, strategy, steps_per_epoch
     with strategy.scope():
         model = build_model(config.model, data_shape=data_shape, seed=config.seed, **config.model_config)
         model.compile(
-            optimizer=FusedAdam(make_learning_rate(config.learning_rate, steps_per_epoch)),
+            optimizer=FusedAdam(make_learning_rate(config.learning_rate, steps_per_epoch), **config.adam),
             jit_compile=config.jit_compile,
             steps_per_execution=config.steps_per_execution,
         )
@@ -310,8 +310,8 @@ def check_resume(config: TrainConfig, workdir: str) -> None:
         with open(path, "w") as f:
             json.dump(current, f, indent=2)
         return
-    with open(path) as f:
-        saved = json.load(f)
+    with open(path) as f:  # a field the saved config predates has its default value
+        saved = {**json.loads(json.dumps(TrainConfig().to_dict())), **json.load(f)}
     differences = [
         f"{key}: {saved.get(key)!r} (saved) != {current.get(key)!r} (given)"
         for key in sorted(set(saved) | set(current))
@@ -369,6 +369,7 @@ def _manifest_metadata(config: TrainConfig, model, results: dict, command: str |
             "steps": int(model.optimizer.iterations.numpy()),
             "batch_size": config.batch_size,
             "learning_rate": config.learning_rate,
+            "adam": config.adam,
             "best_epoch": results["best_epoch"],
             "selected_on": results["selected_on"],
             "init_from": results["init_from"],
