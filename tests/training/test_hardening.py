@@ -1,5 +1,6 @@
 """Bad training inputs fail before any work, with one line naming the argument and value."""
 
+import json
 import os
 
 import pytest
@@ -8,6 +9,7 @@ from keraszoo import DVAE, VQVAE, CategoricalVAE, GaussianVAE
 from keraszoo.recipes import get_config
 from keraszoo.recipes.train import main
 from keraszoo.training import TrainConfig, train_and_evaluate
+from keraszoo.training.train import check_resume
 
 
 def _cli(tmp_path, *extra):
@@ -86,3 +88,15 @@ def test_progress_is_one_line_per_epoch_in_a_log(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "\r" not in out and "\x08" not in out, repr(out[:300])
     assert out.count("Epoch 1/2") == 1 and out.count("Epoch 2/2") == 1
+
+
+def test_resume_reads_a_field_the_saved_config_predates_as_its_default(tmp_path):
+    """A work directory written before `TrainConfig.adam` existed resumes with adam={}, and
+    refuses another Adam (which would change the run)."""
+    config = TrainConfig()
+    saved = config.to_dict()
+    del saved["adam"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    check_resume(config, str(tmp_path))  # no error
+    with pytest.raises(ValueError, match=r"adam: \{\} \(saved\) != \{'beta_1': 0.99\} \(given\)"):
+        check_resume(config.replace(adam={"beta_1": 0.99}), str(tmp_path))

@@ -5,8 +5,9 @@ import tensorflow as tf
 
 from keraszoo import GaussianVAE
 from keraszoo.optimizers import FusedAdam
+from keraszoo.training import TrainConfig
 from keraszoo.training.schedules import make_learning_rate
-from keraszoo.training.train import mirrored_strategy
+from keraszoo.training.train import build_and_compile, mirrored_strategy
 from tests.conftest import small_vae_config
 
 
@@ -58,3 +59,35 @@ def test_fused_adam_serializes_and_falls_back_for_sparse_gradients():
     optimizer.apply_gradients([(sparse, table)])
     changed = ~np.isclose(table.numpy(), 1.0).all(axis=1)
     assert changed.tolist() == [False, False, True, False]
+
+
+def test_config_adam_reaches_the_optimizer_by_hand():
+    """`TrainConfig.adam` sets β₁ and ε of the compiled optimizer: one step of Burda et al.'s
+    settings (β₁ 0.99, ε 1e-4) against the formula, where ε is large enough to matter."""
+    config = TrainConfig(adam={"beta_1": 0.99, "epsilon": 1e-4}, learning_rate=0.1)
+    model = build_and_compile(config, (8, 8, 1), tf.distribute.get_strategy())
+    optimizer = model.optimizer
+    assert (optimizer.beta_1, optimizer.beta_2, optimizer.epsilon) == (0.99, 0.999, 1e-4)
+    theta = keras.Variable(np.array([1.0, -2.0], "float32"))
+    optimizer.build([theta])
+    g = np.array([1e-3, -2e-4])
+    optimizer.apply_gradients([(tf.constant(g, tf.float32), theta)])
+    m, v = (1 - 0.99) * g, (1 - 0.999) * g**2
+    expected = np.array([1.0, -2.0]) - 0.1 * np.sqrt(1 - 0.999) / (1 - 0.99) * m / (np.sqrt(v) + 1e-4)
+    np.testing.assert_allclose(theta.numpy(), expected, rtol=1e-5)
+    default = build_and_compile(TrainConfig(), (8, 8, 1), tf.distribute.get_strategy()).optimizer
+    assert (default.beta_1, default.beta_2, default.epsilon) == (0.9, 0.999, 1e-7)  # Keras's
+
+
+@pytest.mark.parametrize(
+    "adam, message",
+    [
+        ({"beta1": 0.9}, "keys among \\['beta_1', 'beta_2', 'epsilon'\\]. Received: adam={'beta1': 0.9}"),
+        ({"beta_2": 1.0}, "Expected `adam\\['beta_2'\\]` in \\[0, 1\\). Received: adam={'beta_2': 1.0}"),
+        ({"epsilon": 0}, "Received: adam\\['epsilon'\\]=0"),
+        ([0.9], "Received: adam=\\[0.9\\]"),
+    ],
+)
+def test_config_adam_errors_name_the_value(adam, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(adam=adam)
