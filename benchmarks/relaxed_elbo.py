@@ -16,7 +16,7 @@ import argparse
 import json
 
 from keraszoo.data import load_split
-from keraszoo.presets import from_preset, load_manifest
+from keraszoo.presets import from_preset, load_manifest, split_spec
 from keraszoo.training import TrainConfig
 from keraszoo.training.evaluation import evaluate_bounds
 from keraszoo.training.train import evaluation_pipeline
@@ -48,8 +48,7 @@ def main():
     args = parser.parse_args()
     rows = []
     for spec in args.presets:
-        name, _, version = spec.partition(":")
-        rows.append(evaluate(name, int(version) if version else None, args.data_file))
+        rows.append(evaluate(*split_spec(spec), args.data_file))
     print("| preset | τ | −ELBO, exact samples (manifest) | −ELBO, relaxed samples | published |")
     print("|---|---|---|---|---|")
     for r in rows:

@@ -60,6 +60,14 @@ def preset_dir(name: str, version: int | None = None) -> str:
     return os.path.join(root, name, str(version))
 
 
+def split_spec(spec: str) -> tuple[str, int | None]:
+    """A preset spec: `NAME` → (NAME, None: the newest version); `NAME:VERSION` → (NAME, VERSION)."""
+    name, colon, version = spec.partition(":")
+    if colon and not version.isdigit():
+        raise ValueError(f"Expected a preset as NAME or NAME:VERSION (an integer). Received: preset={spec!r}")
+    return name, int(version) if colon else None
+
+
 def load_manifest(name: str, version: int | None = None) -> dict:
     """The validated manifest of a preset."""
     return _read_manifest(name, preset_dir(name, version))

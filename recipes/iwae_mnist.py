@@ -22,7 +22,7 @@ def get_config(smoke: bool = False) -> dict:
     config["model_config"].update(objective="iwae", num_samples=50)
     config.update(
         epochs=EPOCHS,
-        init_from_preset="gaussian_vae_mnist",
+        init_from_preset="gaussian_vae_mnist:1",  # the VAE v1 and v2 of this preset started from
         learning_rate={
             "name": "exponential",
             "initial": 3e-4,

@@ -102,8 +102,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int)
     parser.add_argument(
         "--init-from-preset",
-        metavar="NAME",
-        help="fine-tune: start from a preset's weights (keraszoo.list_presets())",
+        metavar="NAME[:VERSION]",
+        help="fine-tune: start from a preset's weights (keraszoo.list_presets(); newest version "
+        "unless VERSION is given)",
     )
     parser.add_argument(
         "--set",

@@ -68,9 +68,10 @@ class TrainConfig:
         prior_epochs: epochs of the model's declared second stage (`ZooModel.second_stage`,
             e.g. the VQ-VAE's code prior), trained after the main fit; ignored by models
             without one.
-        init_from_preset: start from the weights of this preset (`keraszoo.list_presets()`), to
-            fine-tune; the model config must build the same architecture. A resumed run
-            continues from its own checkpoint instead.
+        init_from_preset: start from the weights of this preset, to fine-tune
+            (`keraszoo.list_presets()`; "NAME" is its newest version, "NAME:VERSION" pins one, so
+            that a recipe replays after a new version ships); the model config must build the
+            same architecture. A resumed run continues from its own checkpoint instead.
         description: one line about the trained model, for its export manifest and
             `keraszoo.list_presets()`.
         published: the published figure the model is compared with, e.g.

@@ -29,7 +29,7 @@ from keraszoo.export import export_model
 from keraszoo.export.manifest import git_commit, machine_description, sha256_of
 from keraszoo.models import build_model
 from keraszoo.optimizers import FusedAdam
-from keraszoo.presets import from_preset, load_manifest
+from keraszoo.presets import from_preset, load_manifest, split_spec
 from keraszoo.training.best import KeepBest, TrainingClock
 from keraszoo.training.config import TrainConfig
 from keraszoo.training.evaluation import evaluate_bounds, reseed, to_float_dict
@@ -337,10 +337,12 @@ def check_writable(argument: str, directory: str) -> None:
         ) from None
 
 
-def _init_from_preset(model, name: str) -> dict:
-    """Copies the weights of preset `name` (its latest version) into `model` (same architecture),
-    before training; returns which version that was and where it was trained, for the manifest."""
-    manifest = load_manifest(name)
+def _init_from_preset(model, spec: str) -> dict:
+    """Copies the weights of preset `spec` ("NAME", its newest version, or "NAME:VERSION") into
+    `model` (same architecture), before training; returns which version that was and where it was
+    trained, for the manifest."""
+    name, version = split_spec(spec)
+    manifest = load_manifest(name, version)
     source = from_preset(name, manifest["version"])
     mismatch = [
         (a.path, tuple(a.shape), tuple(b.shape))

@@ -19,6 +19,7 @@ from keraszoo.export import KERAS_MODEL, MANIFEST
 from keraszoo.export.manifest import validate_manifest
 from keraszoo.recipes import get_config
 from keraszoo.training import TrainConfig, train_and_evaluate
+from keraszoo.training.train import _init_from_preset
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +150,18 @@ def test_fine_tuning_starts_from_the_preset(presets, tmp_path, monkeypatch):
     card = keraszoo.presets.model_card("tuned_digits")
     assert "- Started from the weights of preset `gaussian_vae_digits` version 1 (trained at `" in card
     assert "on `val_neg_elbo`" in card
+    # "NAME:VERSION" pins a version (what a recipe names so that it replays after a new one ships).
+    model = keraszoo.from_preset("gaussian_vae_digits")
+    assert _init_from_preset(model, "gaussian_vae_digits:1") == training["init_from"]
+    with pytest.raises(ValueError, match=r"has versions \[1\]. Received: version=2"):
+        _init_from_preset(model, "gaussian_vae_digits:2")
     wider = config.replace(model_config={**config.model_config, "latent_dim": 3})
     with pytest.raises(ValueError, match="Preset 'gaussian_vae_digits' .* does not fit this GaussianVAE"):
         train_and_evaluate(wider, str(tmp_path / "wider"), verbose=0)
+
+
+def test_preset_spec_names_an_optional_version():
+    assert keraszoo.presets.split_spec("iwae_mnist") == ("iwae_mnist", None)
+    assert keraszoo.presets.split_spec("iwae_mnist:2") == ("iwae_mnist", 2)
+    with pytest.raises(ValueError, match="an integer\\). Received: preset='iwae_mnist:latest'"):
+        keraszoo.presets.split_spec("iwae_mnist:latest")
