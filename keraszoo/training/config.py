@@ -43,8 +43,10 @@ class TrainConfig:
             schedule dict (`keraszoo.training.schedules`: Burda et al.'s "staged", or
             "exponential").
         adam: Adam's other hyperparameters, any of `beta_1`, `beta_2`, `epsilon` (ε is added to
-            √v, as in Kingma & Ba 2015 and Keras); {} keeps Keras's 0.9, 0.999, 1e-7. Burda et
-            al. (2016)'s code trains with {"beta_1": 0.99, "epsilon": 1e-4}.
+            √v, as in Kingma & Ba 2015 and Keras); {} keeps Keras's 0.9, 0.999, 1e-7. Adam is
+            invariant to the loss's scale except through ε: ours is the batch mean, so a paper's
+            ε on a loss summed over a batch of B is ε/B here (Burda et al. 2016's code: β₁ 0.99,
+            ε 1e-4 on a sum over 20 examples, i.e. {"beta_1": 0.99, "epsilon": 5e-6}).
         keep_best: evaluate and export the weights of the epoch with the lowest validation
             −ELBO (−L_K for `objective="iwae"`: the model's `selection_metric`; kept across
             restarts, `keraszoo.training.best`), not the last epoch's.
