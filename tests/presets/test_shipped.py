@@ -18,6 +18,7 @@ from keraszoo.data import evaluation_binarize, load_split, make_pipeline
 from keraszoo.export import list_versions, read_warmup_requests
 from keraszoo.export.manifest import sha256_of, validate_manifest
 from keraszoo.presets import from_preset, load_manifest, preset_dir, readme_table, zoo_table
+from keraszoo.recipes import available_recipes, get_config
 from tests.conftest import SHARED_NPZ
 from tests.harness import serve_without_keraszoo, serving_inputs
 
@@ -71,6 +72,25 @@ def test_shipped_preset_matches_its_manifest(name, tmp_path):
     np.testing.assert_allclose(
         out["elbo/elbo"], model.elbo(x[:8], seed=inputs["seed"])["elbo"], rtol=1e-4, atol=1e-4
     )
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n in available_recipes()])
+def test_recipe_replays_its_newest_preset(name):
+    # `python -m keraszoo.recipes.train NAME --data-file ...` trains what the newest version was
+    # trained with. Two keys may differ: the dataset (the shipped runs read the .npz, so the
+    # manifest says "npz") and `init_from_preset`, which the recipe pins to the version the run
+    # started from (the manifest's `init_from`), so that a later version of that preset changes
+    # nothing.
+    manifest = load_manifest(name)
+    trained = manifest["training"]["config"]
+    for key, value in get_config(name).items():
+        if key == "dataset" and trained[key] == "npz":
+            continue
+        if key == "init_from_preset":
+            init_from = manifest["training"]["init_from"]
+            assert value == f"{init_from['preset']}:{init_from['version']}", (name, value, init_from)
+            continue
+        assert trained[key] == value, (name, key, trained[key], value)
 
 
 def test_readme_zoo_table_comes_from_the_manifests():
