@@ -6,9 +6,9 @@ for 3280 passes (the target of this recipe's row in BENCHMARKS.md).
 Budget: one IWAE pass costs ≈ 50× the decoder work of a VAE pass (33 s per pass on 2 CPU cores),
 so instead of 3280 passes from scratch this recipe continues training version 1 of the shipped
 `gaussian_vae_mnist` preset (a VAE of the same architecture, trained at batch 100) with the
-importance-weighted objective, as Burda et al. do in their Table 2 ("VAE → IWAE"): 175 passes at batch 100, Adam at
-3e-4 for the first 120 passes (60 000 steps), then 1e-4 (one staircase step of the schedule). The
-evaluated model is the best epoch on validation −L_50.
+importance-weighted objective, as Burda et al. do in their Table 2 ("VAE → IWAE"): 175 passes at
+batch 100, Adam at 3e-4 for the first 120 passes (60 000 steps), then 1e-4 (one staircase step
+of the schedule). The evaluated model is the best epoch on validation −L_50.
 """
 
 from keraszoo.recipes.gaussian_vae_mnist import get_config as vae_config
