@@ -13,7 +13,8 @@ of the schedule). The evaluated model is the best epoch on validation −L_50.
 
 from keraszoo.recipes.gaussian_vae_mnist import get_config as vae_config
 
-EPOCHS, STEPS_PER_EPOCH = 175, 500  # 50 000 training images at batch 100
+EPOCHS, BATCH = 175, 100  # batch 100, not the VAE recipe's 20 (the VAE it starts from used 100)
+STEPS_PER_EPOCH = 50_000 // BATCH  # the training split's images per pass
 DECAY_EPOCHS = 120  # the learning rate drops from 3e-4 to 1e-4 after this many passes
 
 
@@ -22,7 +23,7 @@ def get_config(smoke: bool = False) -> dict:
     config["model_config"].update(objective="iwae", num_samples=50)
     config.update(
         epochs=EPOCHS,
-        batch_size=100,  # not the VAE recipe's 20: the schedule counts STEPS_PER_EPOCH at 100
+        batch_size=BATCH,
         steps_per_execution=10,
         init_from_preset="gaussian_vae_mnist:1",  # the VAE v1 and v2 of this preset started from
         learning_rate={
