@@ -16,22 +16,19 @@ from __future__ import annotations
 import argparse
 import json
 
-from keraszoo.data import load_split
-from keraszoo.presets import from_preset, load_manifest, split_spec
-from keraszoo.training import TrainConfig
+from common import npz_evaluation_data, shipped
+
+from keraszoo.presets import split_spec
 from keraszoo.training.evaluation import evaluate_bounds
-from keraszoo.training.train import evaluation_pipeline
 
 SPLITS = ("train", "validation", "test")
 
 
 def evaluate(name: str, version: int | None, data_file: str, k: int, max_examples: int) -> dict:
-    manifest = load_manifest(name, version)
-    config = TrainConfig.from_dict({**manifest["training"]["config"], "eval_max_examples": max_examples})
-    model = from_preset(name, version)
+    manifest, config, model = shipped(name, version, eval_max_examples=max_examples)
     row = {"preset": f"{name}:{manifest['version']}", "k": k}
     for split in SPLITS:
-        data = evaluation_pipeline(config, load_split("npz", split, path=data_file))
+        data = npz_evaluation_data(config, data_file, split)
         bounds = evaluate_bounds(model, data, num_samples=k, seed=config.seed, verbose=0)
         row[split] = {key: bounds[key] for key in ("neg_elbo", "nll", "num_examples")}
     return row

@@ -15,18 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from keraszoo.data import load_split
-from keraszoo.presets import from_preset, load_manifest, split_spec
-from keraszoo.training import TrainConfig
+from common import npz_evaluation_data, shipped
+
+from keraszoo.presets import split_spec
 from keraszoo.training.evaluation import evaluate_bounds
-from keraszoo.training.train import evaluation_pipeline
 
 
 def evaluate(name: str, version: int | None, data_file: str) -> dict:
-    manifest = load_manifest(name, version)
-    config = TrainConfig.from_dict(manifest["training"]["config"])
-    model = from_preset(name, version)
-    data = evaluation_pipeline(config, load_split("npz", "test", path=data_file))
+    manifest, config, model = shipped(name, version)
+    data = npz_evaluation_data(config, data_file)
     # k = 1: the importance-weighted figure is not what is compared here (it is in the manifest).
     ours = evaluate_bounds(model, data, num_samples=1, seed=config.seed, verbose=0)
     published = manifest.get("published") or {}
