@@ -11,10 +11,17 @@ by `BackupAndRestore` would forget it; `KeepBest` writes it to the work director
 Both are written before the epoch's backup, each through a temporary file and a rename, and
 an epoch that a restart repeats is counted once. `TrainingClock` keeps the run's training time
 the same way (`<workdir>/clock.json`), so a resumed run reports the time of all its sessions.
+
+With Polyak averaging (an optimizer built with Keras's `use_ema=True`, `TrainConfig.ema_momentum`)
+the model that is validated, kept and finally evaluated is the moving average of the weights,
+θ̄ ← m·θ̄ + (1 − m)·θ after every step (Polyak & Juditsky 1992), while training goes on from the
+trained weights θ: `averaged_weights` puts θ̄ in the model for a block, `ValidateAveraged` for
+the validation of every epoch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -31,6 +38,37 @@ def write_json(path: str, value) -> None:
     with open(tmp, "w") as f:
         json.dump(value, f)
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def averaged_weights(model):
+    """Inside the block, `model`'s trainable weights are its optimizer's moving average of them
+    (Keras's `use_ema`); after it, the trained weights again. Does nothing when the optimizer
+    keeps no average (or is not built yet: nothing has been trained)."""
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(optimizer, "use_ema", False) or not optimizer.built:
+        yield
+        return
+    trained = [v.numpy() for v in model.trainable_variables]
+    optimizer.finalize_variable_values(model.trainable_variables)  # θ ← θ̄
+    try:
+        yield
+    finally:
+        for variable, value in zip(model.trainable_variables, trained, strict=True):
+            variable.assign(value)
+
+
+class ValidateAveraged(keras.callbacks.Callback):
+    """Evaluates (the validation of every `fit` epoch) with the averaged weights; see
+    `averaged_weights`. Keras's `SwapEMAWeights` does the same; this one shares its mechanism
+    with `KeepBest` and the multi-worker loop."""
+
+    def on_test_begin(self, logs=None):
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(averaged_weights(self.model))
+
+    def on_test_end(self, logs=None):
+        self._stack.close()
 
 
 class TrainingClock(keras.callbacks.Callback):
@@ -119,7 +157,8 @@ class KeepBest(keras.callbacks.Callback):
         os.makedirs(self.directory, exist_ok=True)
         if value < state["best"]:
             tmp = self.weights_path + ".tmp.weights.h5"
-            self.model.save_weights(tmp)
+            with averaged_weights(self.model):  # the weights validated: θ̄ under Polyak averaging
+                self.model.save_weights(tmp)
             os.replace(tmp, self.weights_path)
             state.update(best=value, best_epoch=epoch, wait=0)
         else:

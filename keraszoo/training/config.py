@@ -47,6 +47,10 @@ class TrainConfig:
             invariant to the loss's scale except through ε: ours is the batch mean, so a paper's
             ε on a loss summed over a batch of B is ε/B here (Burda et al. 2016's code: β₁ 0.99,
             ε 1e-4 on a sum over 20 examples, i.e. {"beta_1": 0.99, "epsilon": 5e-6}).
+        ema_momentum: Polyak averaging (Polyak & Juditsky 1992): keep the exponential moving
+            average θ̄ ← m·θ̄ + (1 − m)·θ of the weights after every step, with m = this value
+            (e.g. 0.9999: an average over ≈ 1/(1 − m) = 10 000 steps), and validate, keep and
+            export θ̄ while training continues from θ (Keras's `use_ema`). None: no averaging.
         keep_best: evaluate and export the weights of the epoch with the lowest validation
             −ELBO (−L_K for `objective="iwae"`: the model's `selection_metric`; kept across
             restarts, `keraszoo.training.best`), not the last epoch's.
@@ -91,6 +95,7 @@ class TrainConfig:
     epochs: int = 10
     learning_rate: float | dict = 1e-3
     adam: dict = dataclasses.field(default_factory=dict)
+    ema_momentum: float | None = None
     keep_best: bool = True
     patience: int | None = None
     strategy: str = "auto"
@@ -124,6 +129,9 @@ class TrainConfig:
             check_positive(name, getattr(self, name), integer=True)
         check_learning_rate(self.learning_rate)
         check_adam(self.adam)
+        m = self.ema_momentum
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int | float) or not 0 < m < 1):
+            raise ValueError(f"Expected `ema_momentum` in (0, 1) or None. Received: ema_momentum={m!r}")
         if self.patience is not None:
             check_positive("patience", self.patience, integer=True)
 

@@ -44,6 +44,8 @@ import time
 import keras
 import tensorflow as tf
 
+from keraszoo.training.best import averaged_weights
+
 
 def local_tf_configs(num_workers: int) -> list[str]:
     """TF_CONFIG values of a cluster of `num_workers` workers on 127.0.0.1, on ports free now
@@ -176,7 +178,8 @@ def fit_loop(
                 bar.update(done + count)
             logs = {k: float(v) for k, v in model.get_metrics_result().items()}
             if validation_data is not None:
-                val = evaluate_loop(model, strategy, validation_data)
+                with averaged_weights(model):  # as ValidateAveraged in `fit`
+                    val = evaluate_loop(model, strategy, validation_data)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             callback_list.on_epoch_end(epoch, logs)
             if show:
@@ -190,6 +193,8 @@ def fit_loop(
             history.append(logs)
             if model.stop_training:
                 break
+        if int(model.optimizer.iterations.numpy()) > 0:  # as `fit`: Polyak averaging ends averaged
+            model.optimizer.finalize_variable_values(model.trainable_variables)
         callback_list.on_train_end()
         barrier(strategy)  # the chief's files are complete before any worker reads them
     return history

@@ -30,7 +30,7 @@ from keraszoo.export.manifest import git_commit, machine_description, sha256_of
 from keraszoo.models import build_model
 from keraszoo.optimizers import FusedAdam
 from keraszoo.presets import from_preset, load_manifest, split_spec
-from keraszoo.training.best import KeepBest, TrainingClock
+from keraszoo.training.best import KeepBest, TrainingClock, ValidateAveraged
 from keraszoo.training.config import TrainConfig
 from keraszoo.training.evaluation import evaluate_bounds, reseed, to_float_dict
 from keraszoo.training.multi_worker import evaluate_loop, fit_loop, is_chief, writable_dir
@@ -100,7 +100,11 @@ def build_and_compile(config: TrainConfig, data_shape, strategy, steps_per_epoch
     with strategy.scope():
         model = build_model(config.model, data_shape=data_shape, seed=config.seed, **config.model_config)
         model.compile(
-            optimizer=FusedAdam(make_learning_rate(config.learning_rate, steps_per_epoch), **config.adam),
+            optimizer=FusedAdam(
+                make_learning_rate(config.learning_rate, steps_per_epoch),
+                **config.adam,
+                **({"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum else {}),
+            ),
             jit_compile=config.jit_compile,
             steps_per_execution=config.steps_per_execution,
         )
@@ -271,6 +275,7 @@ def _fit(config, model, strategy, train_ds, val_ds, best, workdir, history_csv, 
         validation_data=val_ds,
         epochs=config.epochs,
         callbacks=[
+            ValidateAveraged(),  # validation scores the averaged weights (if `ema_momentum`)
             *keep,  # before the backup: an epoch is kept, then backed up
             keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"), delete_checkpoint=False),
             keras.callbacks.CSVLogger(history_csv, append=True),
@@ -372,6 +377,7 @@ def _manifest_metadata(config: TrainConfig, model, results: dict, command: str |
             "batch_size": config.batch_size,
             "learning_rate": config.learning_rate,
             "adam": config.adam,
+            "ema_momentum": config.ema_momentum,
             "best_epoch": results["best_epoch"],
             "selected_on": results["selected_on"],
             "init_from": results["init_from"],
