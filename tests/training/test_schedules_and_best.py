@@ -128,3 +128,55 @@ def test_a_model_saved_with_a_schedule_loads_after_import_keraszoo(tmp_path):
     code = f"import keras, keraszoo; print(type(keras.models.load_model({path!r}).optimizer.learning_rate))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def _averaging_model(momentum):
+    from keraszoo import GaussianVAE
+    from keraszoo.optimizers import FusedAdam
+
+    model = GaussianVAE(**GaussianVAE.example_config())
+    model.compile(FusedAdam(1e-2, use_ema=True, ema_momentum=momentum))
+    return model
+
+
+def test_polyak_averaging_is_the_moving_average_and_is_what_is_validated_and_kept(tmp_path):
+    """θ̄₁ = θ₁, θ̄ₜ = m·θ̄ₜ₋₁ + (1 − m)·θₜ by hand from the trained weights of every step;
+    `averaged_weights`, `ValidateAveraged` and `KeepBest` all see θ̄, and training continues
+    from θ."""
+    from keraszoo.training.best import ValidateAveraged, averaged_weights
+    from keraszoo.training.evaluation import reseed
+
+    m = 0.6
+    model = _averaging_model(m)
+    x = (np.random.default_rng(0).random((8, *model.data_shape)) > 0.5).astype("float32")
+    average = None
+    for _ in range(4):
+        model.train_on_batch(x)
+        trained = [v.numpy() for v in model.trainable_variables]
+        average = trained if average is None else [m * a + (1 - m) * t for a, t in zip(average, trained)]
+    with averaged_weights(model):
+        for v, expected in zip(model.trainable_variables, average, strict=True):
+            np.testing.assert_allclose(v.numpy(), expected, rtol=1e-5, atol=1e-6)
+        reseed(model, 3)  # the same noise for both evaluations
+        by_hand = model.evaluate(x, verbose=0, return_dict=True)
+    assert not np.allclose(model.trainable_variables[0].numpy(), average[0])  # θ back after the block
+    np.testing.assert_array_equal(model.trainable_variables[0].numpy(), trained[0])
+    reseed(model, 3)
+    validated = model.evaluate(x, verbose=0, return_dict=True, callbacks=[ValidateAveraged()])
+    assert validated == pytest.approx(by_hand, rel=1e-6)
+    np.testing.assert_array_equal(model.trainable_variables[0].numpy(), trained[0])
+
+    best = KeepBest(str(tmp_path / "best"))
+    best.set_model(model)
+    best.on_epoch_end(0, {"val_neg_elbo": 1.0})
+    kept = _averaging_model(m)
+    kept.train_on_batch(x)  # built, as a resumed run's model
+    assert best.restore(kept) == 0
+    for v, expected in zip(kept.trainable_variables, average, strict=True):
+        np.testing.assert_allclose(v.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("momentum", [0, 1, 1.5, True, "0.9"])
+def test_ema_momentum_errors_name_the_value(momentum):
+    with pytest.raises(ValueError, match=f"Received: ema_momentum={momentum!r}"):
+        TrainConfig(ema_momentum=momentum)

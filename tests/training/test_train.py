@@ -81,6 +81,45 @@ def test_interrupted_training_resumes_from_last_epoch(tmp_path):
     assert again["test"] == results["test"] and len(_history(workdir)) == 4
 
 
+class _AverageAt(keras.callbacks.Callback):
+    """Records the averaged weights at the start of epoch 2 (and interrupts there, if asked)."""
+
+    def __init__(self, interrupt):
+        super().__init__()
+        self.interrupt, self.average = interrupt, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        from keraszoo.training.best import averaged_weights
+
+        if epoch == 2:
+            with averaged_weights(self.model):
+                self.average = [v.numpy() for v in self.model.trainable_variables]
+            if self.interrupt:
+                raise KeyboardInterrupt("simulated preemption")
+
+
+@pytest.mark.slow
+def test_polyak_averages_survive_a_restart_and_are_what_is_evaluated(tmp_path):
+    workdir = str(tmp_path / "run")
+    config = _smoke(tmp_path, epochs=3, pictures=False, ema_momentum=0.9)
+    first = _AverageAt(interrupt=True)
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(config, workdir, callbacks=[first], verbose=0)
+    resumed = _AverageAt(interrupt=False)
+    results = train_and_evaluate(config, workdir, callbacks=[resumed], verbose=0)
+    for a, b in zip(first.average, resumed.average, strict=True):  # restored with the optimizer
+        np.testing.assert_array_equal(a, b)
+    model = keras.models.load_model(os.path.join(workdir, "model.keras"))
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == 0.9
+    kept = build_and_compile(config, model.data_shape, make_strategy(config))
+    kept.optimizer.build(kept.trainable_variables)
+    kept.load_weights(os.path.join(workdir, "best", "best.weights.h5"))  # the best epoch's θ̄
+    for a, b in zip(model.trainable_variables, kept.trainable_variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())  # is the model evaluated and exported
+    manifest = json.load(open(os.path.join(results["export"], "keraszoo_manifest.json")))
+    assert manifest["training"]["ema_momentum"] == 0.9
+
+
 def test_bernoulli_on_intensities_without_binarization_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="needs binary data.*binarize='none'"):
         train_and_evaluate(_smoke(tmp_path, binarize="none"), str(tmp_path / "run"), verbose=0)
