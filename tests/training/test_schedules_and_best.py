@@ -153,7 +153,11 @@ def test_polyak_averaging_is_the_moving_average_and_is_what_is_validated_and_kep
     for _ in range(4):
         model.train_on_batch(x)
         trained = [v.numpy() for v in model.trainable_variables]
-        average = trained if average is None else [m * a + (1 - m) * t for a, t in zip(average, trained)]
+        average = (
+            trained
+            if average is None
+            else [m * a + (1 - m) * t for a, t in zip(average, trained, strict=True)]
+        )
     with averaged_weights(model):
         for v, expected in zip(model.trainable_variables, average, strict=True):
             np.testing.assert_allclose(v.numpy(), expected, rtol=1e-5, atol=1e-6)
