@@ -101,7 +101,9 @@ class _AverageAt(keras.callbacks.Callback):
 @pytest.mark.slow
 def test_polyak_averages_survive_a_restart_and_are_what_is_evaluated(tmp_path):
     workdir = str(tmp_path / "run")
-    config = _smoke(tmp_path, epochs=3, pictures=False, ema_momentum=0.9)
+    # Under MirroredStrategy over two devices: the averages are mirrored variables.
+    config = _smoke(tmp_path, epochs=3, pictures=False, ema_momentum=0.9, strategy="mirrored",
+                    devices=["/cpu:0", "/cpu:1"])  # fmt: skip
     first = _AverageAt(interrupt=True)
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(config, workdir, callbacks=[first], verbose=0)
@@ -111,7 +113,7 @@ def test_polyak_averages_survive_a_restart_and_are_what_is_evaluated(tmp_path):
         np.testing.assert_array_equal(a, b)
     model = keras.models.load_model(os.path.join(workdir, "model.keras"))
     assert model.optimizer.use_ema and model.optimizer.ema_momentum == 0.9
-    kept = build_and_compile(config, model.data_shape, make_strategy(config))
+    kept = build_and_compile(config, model.data_shape, tf.distribute.get_strategy())
     kept.optimizer.build(kept.trainable_variables)
     kept.load_weights(os.path.join(workdir, "best", "best.weights.h5"))  # the best epoch's θ̄
     for a, b in zip(model.trainable_variables, kept.trainable_variables, strict=True):
