@@ -44,9 +44,13 @@ def write_json(path: str, value) -> None:
 def averaged_weights(model):
     """Inside the block, `model`'s trainable weights are its optimizer's moving average of them
     (Keras's `use_ema`); after it, the trained weights again. Does nothing when the optimizer
-    keeps no average (or is not built yet: nothing has been trained)."""
+    keeps no average, or has not taken a step yet (the average is not a weight yet)."""
     optimizer = getattr(model, "optimizer", None)
-    if not getattr(optimizer, "use_ema", False) or not optimizer.built:
+    if (
+        not getattr(optimizer, "use_ema", False)
+        or not optimizer.built
+        or not int(optimizer.iterations.numpy())
+    ):
         yield
         return
     trained = [v.numpy() for v in model.trainable_variables]

@@ -104,7 +104,7 @@ def _epochs(workdir):
 @pytest.mark.parametrize(
     "recipe, args",
     [
-        ("gaussian_vae_digits", ()),
+        ("gaussian_vae_digits", ("--set", "ema_momentum=0.9")),  # Polyak averages, validated and final
         ("vqvae_digits", ()),  # the EMA codebook's statistics and the code prior's stage
         (  # REINFORCE with its moving-average baseline, and the temperature schedule
             "categorical_vae_digits",
@@ -138,6 +138,44 @@ def test_two_workers_train_the_model_of_one_process(tmp_path, recipe, args):
     assert sorted(os.listdir(tmp_path)) == sorted(
         ["two", "one", "exports", "tmp", *(p.name for p in tmp_path.glob("*.log"))]
     )
+
+
+class _Weights(keras.callbacks.Callback):
+    """The trained weights θ and their average θ̄ at the end of every epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.trained, self.average = [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        from keraszoo.training.best import averaged_weights
+
+        self.trained.append([v.numpy() for v in self.model.trainable_variables])
+        with averaged_weights(self.model):
+            self.average.append([v.numpy() for v in self.model.trainable_variables])
+
+
+def test_fit_loop_validates_and_ends_with_the_polyak_average():
+    """`fit_loop` (the multi-worker path, here on the default strategy) leaves θ̄ in the model at
+    the end, as `fit` does (its validation goes through the same `averaged_weights`)."""
+    import tensorflow as tf
+
+    from keraszoo import GaussianVAE
+    from keraszoo.optimizers import FusedAdam
+    from keraszoo.training.multi_worker import fit_loop
+
+    model = GaussianVAE(**GaussianVAE.example_config())
+    model.compile(FusedAdam(1e-2, use_ema=True, ema_momentum=0.8))
+    x = (np.random.default_rng(0).random((32, *model.data_shape)) > 0.5).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices(x).batch(8)
+    weights = _Weights()
+    logs = fit_loop(model, tf.distribute.get_strategy(), data, 2, validation_data=data,
+                    callbacks=[weights], verbose=0)  # fmt: skip
+    assert not np.allclose(weights.average[-1][0], weights.trained[-1][0])
+    for v, average in zip(model.trainable_variables, weights.average[-1], strict=True):
+        np.testing.assert_array_equal(v.numpy(), average)  # the model ends averaged
+    assert [sorted(k for k in epoch if k.startswith("val_")) for epoch in logs] == [
+        ["val_kl", "val_loss", "val_neg_elbo", "val_recon_nll"]
+    ] * 2
 
 
 @pytest.mark.slow

@@ -173,6 +173,7 @@ def test_polyak_averaging_is_the_moving_average_and_is_what_is_validated_and_kep
     best = KeepBest(str(tmp_path / "best"))
     best.set_model(model)
     best.on_epoch_end(0, {"val_neg_elbo": 1.0})
+    np.testing.assert_array_equal(model.trainable_variables[0].numpy(), trained[0])  # training goes on from θ
     kept = _averaging_model(m)
     kept.train_on_batch(x)  # built, as a resumed run's model
     assert best.restore(kept) == 0

@@ -92,6 +92,7 @@ class _AverageAt(keras.callbacks.Callback):
         from keraszoo.training.best import averaged_weights
 
         if epoch == 2:
+            self.trained = [v.numpy() for v in self.model.trainable_variables]
             with averaged_weights(self.model):
                 self.average = [v.numpy() for v in self.model.trainable_variables]
             if self.interrupt:
@@ -111,6 +112,7 @@ def test_polyak_averages_survive_a_restart_and_are_what_is_evaluated(tmp_path):
     results = train_and_evaluate(config, workdir, callbacks=[resumed], verbose=0)
     for a, b in zip(first.average, resumed.average, strict=True):  # restored with the optimizer
         np.testing.assert_array_equal(a, b)
+    assert not np.allclose(resumed.average[0], resumed.trained[0])  # θ̄, not θ
     model = keras.models.load_model(os.path.join(workdir, "model.keras"))
     assert model.optimizer.use_ema and model.optimizer.ema_momentum == 0.9
     kept = build_and_compile(config, model.data_shape, tf.distribute.get_strategy())
