@@ -235,6 +235,11 @@ def model_card(name: str) -> str:
         f"- Budget: {train['epochs']} epochs, {train['steps']} steps at batch {train['batch_size']}, "
         f"learning rate {train['learning_rate']}, "
         + (
+            f"Polyak averaging of the weights (momentum {train['ema_momentum']}: the model is the average), "
+            if train.get("ema_momentum")
+            else ""
+        )
+        + (
             f"best validation epoch {train['best_epoch']}"
             + (f" on `{train['selected_on']}`, " if train.get("selected_on") else ", ")
             if train.get("best_epoch") is not None

@@ -131,6 +131,7 @@ def test_fine_tuning_starts_from_the_preset(presets, tmp_path, monkeypatch):
         pictures=False,
         init_from_preset="gaussian_vae_digits",
         epochs=1,
+        ema_momentum=0.9,  # a fine-tune with Polyak averaging, as the card says
     )
     first = _FirstWeights()
     train_and_evaluate(config, str(tmp_path / "tune"), callbacks=[first], verbose=0)
@@ -150,6 +151,7 @@ def test_fine_tuning_starts_from_the_preset(presets, tmp_path, monkeypatch):
     card = keraszoo.presets.model_card("tuned_digits")
     assert "- Started from the weights of preset `gaussian_vae_digits` version 1 (trained at `" in card
     assert "on `val_neg_elbo`" in card
+    assert "Polyak averaging of the weights (momentum 0.9: the model is the average)" in card
     # "NAME:VERSION" pins a version (what a recipe names so that it replays after a new one ships).
     model = keraszoo.from_preset("gaussian_vae_digits")
     assert _init_from_preset(model, "gaussian_vae_digits:1") == training["init_from"]
