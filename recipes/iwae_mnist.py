@@ -32,6 +32,7 @@ def get_config(smoke: bool = False) -> dict:
             "decay_steps": DECAY_EPOCHS * STEPS_PER_EPOCH,
             "decay_rate": 1 / 3,
         },
+        ema_momentum=None,  # the IWAE presets were trained without Polyak averaging
         patience=30,
         description="IWAE k=50, 784-200-200-50 tanh (Burda et al. 2016), continued from the "
         "gaussian_vae_mnist VAE, static binarized MNIST",
