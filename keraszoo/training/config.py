@@ -10,11 +10,11 @@ from keraszoo.models import available_models
 from keraszoo.training.schedules import check_learning_rate
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "default")
-ADAM_ARGUMENTS = ("beta_1", "beta_2", "epsilon")
+ADAM_ARGUMENTS = ("beta_1", "beta_2", "epsilon", "weight_decay")
 
 
 def check_adam(adam) -> None:
-    """Raises ValueError unless `adam` maps some of ADAM_ARGUMENTS to β ∈ [0, 1), ε > 0."""
+    """Raises ValueError unless `adam` maps some of ADAM_ARGUMENTS to β ∈ [0, 1), ε > 0, λ ≥ 0."""
     if not isinstance(adam, dict) or set(adam) - set(ADAM_ARGUMENTS):
         raise ValueError(
             f"Expected `adam` a dict with keys among {list(ADAM_ARGUMENTS)}. Received: adam={adam!r}"
@@ -22,6 +22,9 @@ def check_adam(adam) -> None:
     for name, value in adam.items():
         if name == "epsilon":
             check_positive("adam['epsilon']", value)
+        elif name == "weight_decay":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ValueError(f"Expected `adam['weight_decay']` >= 0. Received: adam={adam!r}")
         elif isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
             raise ValueError(f"Expected `adam['{name}']` in [0, 1). Received: adam={adam!r}")
 
@@ -47,6 +50,9 @@ class TrainConfig:
             invariant to the loss's scale except through ε: ours is the batch mean, so a paper's
             ε on a loss summed over a batch of B is ε/B here (Burda et al. 2016's code: β₁ 0.99,
             ε 1e-4 on a sum over 20 examples, i.e. {"beta_1": 0.99, "epsilon": 5e-6}).
+            `weight_decay` λ is decoupled weight decay (AdamW, Loshchilov & Hutter 2019): every
+            step first shrinks each trainable weight, θ ← θ − η_t·λ·θ with η_t the step's
+            learning rate, then takes the Adam step with the gradient at the unshrunk θ.
         ema_momentum: Polyak averaging (Polyak & Juditsky 1992): keep the exponential moving
             average θ̄ ← m·θ̄ + (1 − m)·θ of the weights after every step, with m = this value
             (e.g. 0.9999: an average over ≈ 1/(1 − m) = 10 000 steps), and validate, keep and
