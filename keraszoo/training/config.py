@@ -22,11 +22,14 @@ def check_adam(adam) -> None:
     for name, value in adam.items():
         if name == "epsilon":
             check_positive("adam['epsilon']", value)
-        elif name == "weight_decay":
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-                raise ValueError(f"Expected `adam['weight_decay']` >= 0. Received: adam={adam!r}")
-        elif isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-            raise ValueError(f"Expected `adam['{name}']` in [0, 1). Received: adam={adam!r}")
+            continue
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if name == "weight_decay":
+            bound, inside = ">= 0", numeric and value >= 0
+        else:
+            bound, inside = "in [0, 1)", numeric and 0 <= value < 1
+        if not inside:
+            raise ValueError(f"Expected `adam['{name}']` {bound}. Received: adam={adam!r}")
 
 
 @dataclasses.dataclass
