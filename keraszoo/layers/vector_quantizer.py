@@ -2,10 +2,18 @@
 
     k(x) = argmin_k ‖E(x) − e_k‖²          per position of any leading shape [..., D]
     quantized = E + sg(e_k − E)            (straight-through: forward e_k, gradient to E)
-    codebook loss    ‖sg[E] − e‖²          (VectorQuantizer only; trains the codebook)
-    commitment loss  β ‖E − sg[e]‖²        (both; trains the encoder)
+    codebook loss    ‖sg[E(x)] − e‖²       (VectorQuantizer only; trains the codebook)
+    commitment loss  β ‖E(x) − sg[e]‖²     (both; trains the encoder)
 
-`VectorQuantizerEMA` replaces the codebook loss by exponential moving averages with decay γ:
+The squared norms are those of the paper's loss L = −log p(x|z_q) + ‖sg[E(x)] − e‖² + β‖E(x) − sg[e]‖²:
+over the whole latent grid of one example (every position and every one of the D components), so
+the two terms are in the units of the reconstruction term −log p(x|z_q), which is also a sum over
+one example. The first axis of the inputs is the example axis: each loss is summed over every
+other axis and averaged over it (the batch mean, like the reconstruction term).
+
+`VectorQuantizerEMA` replaces the codebook loss by exponential moving averages with decay γ,
+applied after the step's lookup (the step quantizes with the codebook it started with, as in
+Sonnet's `VectorQuantizerEMA`):
     N_i ← γ N_i + (1 − γ) n_i,   m_i ← γ m_i + (1 − γ) s_i,   e_i = m_i / Ñ_i
 (two `MovingAverage`s) where n_i counts the encoder outputs assigned to code i in the step and
 s_i sums them, and
@@ -44,6 +52,13 @@ def usage_perplexity(usage) -> tf.Tensor:
     return tf.exp(-tf.reduce_sum(tf.math.multiply_no_nan(tf.math.log(usage), usage)))
 
 
+def per_example_sum(squares: tf.Tensor, inputs: tf.Tensor) -> tf.Tensor:
+    """The batch mean of per-example sums of `squares` (any shape): their total over the number of
+    examples, the first axis of `inputs` (one example when `inputs` is a single vector [D])."""
+    examples = tf.shape(inputs)[0] if inputs.shape.rank > 1 else 1
+    return tf.reduce_sum(squares) / tf.cast(examples, squares.dtype)
+
+
 def perplexity(one_hot: tf.Tensor) -> tf.Tensor:
     """exp(entropy) of the average code usage of a batch of one-hot assignments [N, M]."""
     return usage_perplexity(tf.reduce_mean(one_hot, axis=0))
@@ -64,7 +79,16 @@ class VectorQuantizer(keras.layers.Layer):
 
     Returns:
         A dict: `quantized` [..., D] (straight-through), `indices` [...] int32, `encodings`
-        one-hot [..., M], `codebook_loss`, `commitment_loss`, `perplexity` (scalars).
+        one-hot [..., M], `codebook_loss` and `commitment_loss` (scalars: the batch mean over the
+        first axis of the squared norms summed over the other axes) and `perplexity` (of this
+        call's code usage).
+
+    Example:
+
+    >>> layer = VectorQuantizer(num_codes=128, code_dim=32)
+    >>> out = layer(tf.zeros([8, 7, 7, 32]))     # 8 examples, a 7×7 grid of 32-d vectors
+    >>> out["indices"].shape, out["commitment_loss"].shape
+    (TensorShape([8, 7, 7]), TensorShape([]))
     """
 
     def __init__(self, num_codes: int, code_dim: int, commitment_cost: float = 0.25, **kwargs):
@@ -106,14 +130,14 @@ class VectorQuantizer(keras.layers.Layer):
 
     def call(self, inputs, training=False):
         flat, indices, one_hot = self.assign(inputs)
+        codes = self.lookup(indices)  # read before an EMA update (ordered: same resource)
         if training:
             self.update_codebook(flat, one_hot)
-        codes = self.lookup(indices)
-        commitment = self.commitment_cost * tf.reduce_mean(tf.square(flat - tf.stop_gradient(codes)))
-        codebook_loss = tf.reduce_mean(tf.square(tf.stop_gradient(flat) - codes))
+        commitment = self.commitment_cost * per_example_sum(tf.square(flat - tf.stop_gradient(codes)), inputs)
+        codebook_loss = per_example_sum(tf.square(tf.stop_gradient(flat) - codes), inputs)
         self.add_loss(commitment + (codebook_loss if self.learns_codebook_by_gradient else 0.0))
-        shape = tf.shape(inputs)
         quantized = flat + tf.stop_gradient(codes - flat)  # straight-through
+        shape = tf.shape(inputs)
         return {
             "quantized": tf.reshape(quantized, shape),
             "indices": tf.reshape(indices, shape[:-1]),

@@ -27,8 +27,8 @@ import tensorflow as tf
 
 from keraszoo._checks import check_positive
 from keraszoo.layers import normalize_backbone, spatial_grid
-from keraszoo.layers.vector_quantizer import VectorQuantizer, VectorQuantizerEMA
-from keraszoo.models.base import METRIC_NAMES, ZooModel, check_batch
+from keraszoo.layers.vector_quantizer import VectorQuantizer, VectorQuantizerEMA, usage_perplexity
+from keraszoo.models.base import ZooModel, check_batch
 from keraszoo.models.registry import register_model
 from keraszoo.optimizers import FusedAdam
 from keraszoo.random import as_seed
@@ -55,6 +55,18 @@ class CodeUsage(keras.metrics.Metric):
 
     def result(self):
         return self.used() / self.num_codes
+
+
+class CodePerplexity(CodeUsage):
+    """exp(entropy) of the code usage pooled since the last reset (per epoch in `fit`): the counts
+    of every batch and replica are summed first, so the figure is the epoch's, not an average of
+    per-batch perplexities (which is smaller, and depends on the batch size and replica count)."""
+
+    def __init__(self, num_codes: int, name="perplexity", **kwargs):
+        super().__init__(num_codes, name=name, **kwargs)
+
+    def result(self):
+        return usage_perplexity(self.counts / tf.maximum(tf.reduce_sum(self.counts), 1.0))
 
 
 class DeadCodes(CodeUsage):
@@ -212,12 +224,10 @@ class VQVAE(ZooModel):
     def decode_spec(self):
         return tf.TensorSpec((None,) + self.grid, tf.int32, name="indices")
 
-    def metric_names(self):
-        return METRIC_NAMES + ("perplexity",)
-
     def metric_specs(self):
         return {
             **super().metric_specs(),
+            "perplexity": (CodePerplexity(self.num_codes), "indices"),
             "codes_used": (CodeUsage(self.num_codes), "indices"),
             "dead_codes": (DeadCodes(self.num_codes), "indices"),
         }
@@ -237,7 +247,6 @@ class VQVAE(ZooModel):
             "kl": kl,
             # The codebook and commitment losses are the quantizer's own (`add_loss`).
             "objective": recon_nll,
-            "perplexity": tf.fill(tf.shape(recon_nll), out["perplexity"]),
             "indices": out["indices"],
             "outputs": outputs,
         }

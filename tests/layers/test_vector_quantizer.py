@@ -13,15 +13,29 @@ def test_assignment_matches_numpy_nearest_neighbour():
     np.testing.assert_array_equal(nearest_codes(tf.constant(x), tf.constant(codebook)).numpy(), expected)
 
 
+@pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("cls", [VectorQuantizer, VectorQuantizerEMA])
-def test_named_outputs_for_any_leading_shape(cls):
-    layer = cls(num_codes=10, code_dim=4)
+def test_named_outputs_and_losses_by_hand_for_any_leading_shape(cls, training):
+    """Indices, one-hot codes, both losses and the perplexity of a [2, 3, 5, 4] batch (two examples
+    on a 3×5 grid) against numpy; the losses are the paper's squared norms over one example's whole
+    grid, averaged over the two examples. The EMA layer quantizes with its pre-update codebook."""
+    layer = cls(num_codes=10, code_dim=4, commitment_cost=0.25)
     x = tf.random.stateless_normal([2, 3, 5, 4], (0, 1))
-    out = layer(x)
-    assert out["quantized"].shape == (2, 3, 5, 4) and out["indices"].shape == (2, 3, 5)
-    assert out["encodings"].shape == (2, 3, 5, 10)
-    np.testing.assert_allclose(out["quantized"], tf.gather(layer.codebook, out["indices"]), atol=1e-6)
-    assert 1.0 <= float(out["perplexity"]) <= 10.0
+    codebook = layer.codebook.numpy().copy()
+    out = layer(x, training=training)
+    z = x.numpy()
+    indices = np.argmin(((z[..., None, :] - codebook) ** 2).sum(-1), axis=-1)
+    np.testing.assert_array_equal(out["indices"], indices)
+    np.testing.assert_array_equal(out["encodings"], np.eye(10)[indices])
+    np.testing.assert_allclose(out["quantized"], codebook[indices], atol=1e-6)
+    squared = ((z - codebook[indices]) ** 2).reshape(2, -1).sum(1).mean()  # Σ over 3·5·4, mean over 2
+    np.testing.assert_allclose(out["commitment_loss"], 0.25 * squared, rtol=1e-5)
+    np.testing.assert_allclose(out["codebook_loss"], squared, rtol=1e-5)
+    expected_loss = 0.25 * squared + (squared if cls is VectorQuantizer else 0.0)
+    np.testing.assert_allclose(float(sum(layer.losses)), expected_loss, rtol=1e-5)
+    usage = np.bincount(indices.ravel(), minlength=10) / indices.size
+    used = usage[usage > 0]
+    np.testing.assert_allclose(out["perplexity"], np.exp(-(used * np.log(used)).sum()), rtol=1e-5)
     with pytest.raises(ValueError, match=r"Received: inputs.shape=\(2, 3\)"):
         layer(tf.zeros([2, 3]))
 
@@ -48,19 +62,26 @@ def test_gradients_codebook_commitment_and_straight_through():
     recon_z, recon_codebook = tape.gradient(recon, [z_e, codebook])
     assert recon_codebook is None  # reconstruction reaches the encoder, not the codebook ...
     np.testing.assert_allclose(recon_z, 2.0 * (out["quantized"] - 1.0), rtol=1e-6)  # ... straight through
-    # commitment gradient by hand: 0.25 · 2 (z_e − e)/(N·D)
-    expected = 0.25 * 2.0 * (z_e - tf.gather(codebook, out["indices"])) / (8 * 3)
+    # commitment gradient by hand: 0.25 · 2 (z_e − e)/N, N = 8 examples (rows) of D = 3
+    expected = 0.25 * 2.0 * (z_e - tf.gather(codebook, out["indices"])) / 8
     np.testing.assert_allclose(g["commitment_loss"][0], expected, rtol=1e-5)
 
 
-def test_one_ema_step_equals_the_formulas_by_hand():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_one_ema_step_equals_the_formulas_by_hand(compiled):
     layer = VectorQuantizerEMA(num_codes=3, code_dim=2, commitment_cost=0.25, decay=0.9, epsilon=1e-5)
     e0 = np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]], np.float32)
     layer.codebook.assign(e0)
     layer.ema_sum.assign(e0)
     layer.ema_cluster_size.assign(np.ones(3, np.float32))
     x = np.array([[0.1, 0.0], [0.9, 1.2], [1.1, 0.8], [-0.2, 0.1]], np.float32)  # codes 0, 1, 1, 0; 2 unused
-    layer(tf.constant(x), training=True)
+    call = tf.function(lambda v: layer(v, training=True)) if compiled else (lambda v: layer(v, training=True))
+    out = call(tf.constant(x))
+    # The step quantizes with the codebook it started with (Sonnet's VectorQuantizerEMA order):
+    np.testing.assert_allclose(out["quantized"], e0[[0, 1, 1, 0]], atol=1e-7)
+    np.testing.assert_allclose(
+        out["commitment_loss"], 0.25 * ((x - e0[[0, 1, 1, 0]]) ** 2).sum() / 4, rtol=1e-6
+    )
     n = np.array([2.0, 2.0, 0.0])
     s = np.array([[-0.1, 0.1], [2.0, 2.0], [0.0, 0.0]])
     big_n = 0.9 * 1.0 + 0.1 * n
