@@ -139,7 +139,10 @@ def test_reinforce_is_unbiased_for_the_exact_elbo_gradient(cls, baseline, num_sa
     model = _model(cls, baseline=baseline, num_samples=num_samples)
     z, exact, kl_part, stderr, b = _z_scores(model, warmup_steps=3 if baseline == "moving_average" else 0)
     if baseline == "moving_average":
-        assert abs(b) > 1.0  # a real baseline from earlier steps (the signal is about −2 nats)
+        # A real baseline from earlier steps (the signal is about −2 nats). That b must not hold
+        # this step's own samples is checked in tests/layers/test_baseline.py: with 150k rows the
+        # 1/n bias of a baseline that did would be far below this test's resolution.
+        assert abs(b) > 1.0
     np.testing.assert_array_less(np.abs(z), 4.0)
     # Decisive: the 4-SE band is narrow against the gradient itself (a 30% error would show),
     # and an estimate that lost the KL's gradient would be rejected.
