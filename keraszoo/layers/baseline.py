@@ -3,13 +3,17 @@
     ∇_φ E_q[f(z)] ≈ (f(z) − b) ∇_φ log q_φ(z|x)
 
     "none"            b = 0
-    "moving_average"  b = debiased EMA of the global-batch mean of f (before this step's update;
-                      the first step uses the batch mean itself)
+    "moving_average"  b_t = debiased EMA of the global-batch means of f over the steps before t,
+                      read before step t's update; b_1 = 0 (no earlier step)
     "rloo"            b_k = mean of the other K − 1 samples of the same x (Kool et al. 2019)
 
 The moving average is taken over the *global* batch (all-reduced across tf.distribute
 replicas), so every replica, and a 1-replica run on the same global batch, uses and stores the
-same baseline. b never depends on the sample it multiplies, so the estimator stays unbiased.
+same baseline. b never depends on the sample it multiplies (the moving average of step t is
+read before step t's samples enter it; the RLOO b_k leaves sample k out), so E[b ∇ log q(z)] =
+b E[∇ log q(z)] = 0 and the estimator stays unbiased. (A baseline equal to the current mean of
+n signals would hold f(z_k) with weight 1/n, and E[f(z_k) ∇ log q(z_k)] = ∇ E[f]: the estimate
+would shrink by the factor 1 − 1/n.)
 """
 
 from __future__ import annotations
@@ -57,7 +61,8 @@ class ScoreFunctionBaseline(keras.layers.Layer):
         ctx = tf.distribute.get_replica_context()
         if ctx is not None and ctx.num_replicas_in_sync > 1:
             batch_mean = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, batch_mean)
-        value = tf.where(self.average.count > 0, self.average.value(), batch_mean)
+        # Read before this step's update: b depends only on earlier steps' samples (0 at the first).
+        value = tf.identity(self.average.value())
         if training:
             self.average.update(batch_mean)
         return tf.stop_gradient(value)

@@ -12,6 +12,12 @@ Encoder gradient, by name (`estimator`):
     gumbel_softmax_hard   ST Gumbel-softmax: exact sample forward, relaxed gradient
     reinforce             score function with the baselines of keraszoo.estimators
 
+KL: both families have the closed form above, so `kl="auto"` and `kl="analytic"` both use it
+(`uses_analytic_kl()` is True). Its gradient is taken directly, and REINFORCE's learning signal
+is log p(x|z) alone:
+    ∇_φ ELBO = E_q[log p(x|z) ∇_φ log q_φ(z|x)] − ∇_φ KL(q_φ ‖ p)
+(the −KL in the signal would be a constant in z: zero in expectation, but added variance).
+
 Training metrics of `gumbel_softmax` are computed at the relaxed sample (the objective that is
 optimised); evaluation (`evaluate`, `elbo`, `log_likelihood`, validation metrics) uses exact
 discrete samples, so the reported −ELBO and NLL are true bounds. `elbo(x, relaxed=True)` gives
@@ -140,6 +146,9 @@ class CategoricalVAE(DiscreteVAE):
         logits = tf.zeros(self.logits_shape, self.compute_dtype)
         return tfd.Independent(tfd.OneHotCategorical(logits=logits, dtype=self.compute_dtype), 1)
 
+    def uses_analytic_kl(self):
+        return True  # `kl_terms` is the closed form for "auto" and "analytic" alike
+
     def kl_terms(self, q, p, z, raw):
         kl = tf.reduce_sum(categorical_kl_uniform(self._logits(raw)), axis=-1)  # over the N variables
         return kl, kl
@@ -183,6 +192,9 @@ class BinaryLatents:
     def prior(self):
         logits = tf.zeros([self.latent_dim], self.compute_dtype)
         return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=self.compute_dtype), 1)
+
+    def uses_analytic_kl(self):
+        return True  # `kl_terms` is the closed form for "auto" and "analytic" alike
 
     def kl_terms(self, q, p, z, raw):
         kl = bernoulli_kl_uniform(raw)

@@ -64,7 +64,8 @@ def test_moving_average_baseline_by_hand():
         **small_vae_config(estimator="reinforce", baseline="moving_average", baseline_decay=0.5)
     )
     s1, s2 = tf.constant([[2.0, 4.0]]), tf.constant([[10.0, 10.0]])
-    assert model.baseline(s1, training=True).numpy() == 3.0  # first step: the batch mean
+    # First step: no earlier step, b = 0 (never the batch mean, which holds the sample itself).
+    assert model.baseline(s1, training=True).numpy() == 0.0
     # ema = 0.5·3 = 1.5, bias-corrected by 1 − 0.5¹: 3.0
     assert model.baseline(s2, training=True).numpy() == pytest.approx(3.0)
     # ema = 0.5·1.5 + 0.5·10 = 5.75, corrected by 1 − 0.5² = 0.75
