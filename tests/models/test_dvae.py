@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keraszoo import DVAE
-from keraszoo.distributions.smoothing import SMOOTHING_FUNCTIONS
+from keraszoo.distributions.smoothing import SMOOTHING_FUNCTIONS, SPIKE_FUNCTIONS
 from tests.conftest import small_vae_config
 
 
@@ -21,7 +21,10 @@ def test_every_smoothing_function_trains_through_fit(smoothing, binary_batch):
     history = model.fit(
         tf.data.Dataset.from_tensor_slices(binary_batch).batch(4), epochs=2, verbose=0
     ).history
-    assert np.all(np.isfinite(history["neg_elbo"])) and min(history["kl"]) >= 0
+    assert np.all(np.isfinite(history["neg_elbo"])) and np.all(np.isfinite(history["kl"]))
+    # Spike smoothings report the analytic KL(q(z|x) ‖ p(z)) ≥ 0; f3 and f3' a one-sample Monte Carlo
+    # estimate of KL(q(ζ|x) ‖ p(ζ)), which is near 0 at β ≈ 1 (both smoothings are the identity at β = 1).
+    assert min(history["kl"]) >= (0 if smoothing in SPIKE_FUNCTIONS else -0.05)
     assert history["beta"][1] > history["beta"][0] >= 1.0  # β is annealed upwards
     assert any(
         not np.array_equal(w.numpy(), b) for w, b in zip(model.encoder.trainable_weights, before, strict=True)
