@@ -24,6 +24,18 @@ that make it satisfy P1-P3. Every f satisfies
     (P3) differentiable but at finitely many points, with non-zero derivative there.
 The spike functions (f1, f2, f2', f2'') put mass 1 − p on ζ = 0.
 
+Densities. For the overlapping functions f3 and f3' the law of ζ = f(β, p, ε) has a density
+on (0, 1): f is increasing in ε, so q(ζ) = dε/dζ = 1/f'(ε) at ε = f⁻¹(ζ), and f(1−p) = 1−p
+splits it at ζ = 1−p (`log_density`):
+
+    f3   ζ < 1−p:  log q = −log β + (1/β − 1) log(ζ/(1−p))
+         ζ ≥ 1−p:  log q = −log β + (1/β − 1) log((1−ζ)/p)
+    f3'  ζ < 1−p:  log q = log β + (β − 1) log(1 − ζ/(1−p))
+         ζ ≥ 1−p:  log q = log β + (β − 1) log((ζ − (1−p))/p)
+
+The spike functions have no density (an atom of mass 1 − p at ζ = 0, whatever β); given
+z = 1[ε ≥ 1−p] their ζ does not depend on p, which is what the DVAE needs instead.
+
 Numerics: every power and exponential is computed in log space (`log1p`, `expm1`, `logaddexp`);
 branches use `tf.where` with *safe* inputs in the unused branch, so values and gradients are
 finite at ε ∈ {0, 1−p, 1}, p ∈ {0, 1} and large β. Gradients with respect to p are non-zero
@@ -40,6 +52,7 @@ from keraszoo._checks import check_one_of
 
 SMOOTHING_FUNCTIONS = ("f1", "f2", "f2_root", "f2_hyperbolic", "f3", "f3_root")
 SPIKE_FUNCTIONS = ("f1", "f2", "f2_root", "f2_hyperbolic")
+OVERLAPPING_FUNCTIONS = ("f3", "f3_root")  # ζ has a density on (0, 1) that depends on p
 
 
 def _tiny(x):
@@ -126,7 +139,7 @@ def f3_root(beta, p, eps):
     """(1−p)(1 − ((1−p−ε)/(1−p))^(1/β)) left of 1−p, 1 − p + p u^(1/β) right of it."""
     left, q, safe_q, safe_p = _left_right(p, eps)
     ratio = (q - eps) / safe_q
-    left_value = q * (1.0 - tf.exp(tf.math.log(_safe_unit(ratio)) / beta))
+    left_value = -q * tf.math.expm1(tf.math.log(_safe_unit(ratio)) / beta)  # no cancellation near ε = 0
     left_value = tf.where(ratio > 0, left_value, q)
     u = (eps - q) / safe_p
     right_value = q + p * tf.exp(tf.math.log(_safe_unit(u)) / beta)
@@ -135,6 +148,49 @@ def f3_root(beta, p, eps):
 
 
 _FUNCTIONS = {f.__name__: f for f in (f1, f2, f2_root, f2_hyperbolic, f3, f3_root)}
+
+
+def _log_ratio(numerator, log_denominator):
+    """log(numerator) − log_denominator with the numerator floored at the smallest normal number
+    of its dtype (float32 ≈ 1.2e-38; subnormals and 0 map to it).
+
+    The floor is applied to the numerator alone (not to the ratio), so that two densities
+    evaluated at the same ζ share it and their ratio keeps its limit when ζ rounds to 0 or 1.
+    """
+    floor = tf.constant(tf.experimental.numpy.finfo(numerator.dtype.as_numpy_dtype).tiny, numerator.dtype)
+    return tf.math.log(tf.maximum(numerator, floor)) - log_denominator
+
+
+def _log_sides(p, zeta):
+    """(ζ < 1 − p, log(1 − p), log p), with finite logs at p ∈ {0, 1} (the side that is empty
+    there is discarded by the caller's where)."""
+    q = 1.0 - p
+    left = zeta < q
+    log_q = tf.math.log(tf.where(q > 0, q, tf.ones_like(q)))
+    log_p = tf.math.log(tf.where(p > 0, p, tf.ones_like(p)))
+    return left, q, log_q, log_p
+
+
+def f3_log_density(beta, p, zeta):
+    """log q(ζ) of ζ = f3(β, p, ε), ε ~ U(0, 1): −log β + (1/β − 1) log(ζ/(1−p)) left of 1−p,
+    −log β + (1/β − 1) log((1−ζ)/p) right of it (1/f3' at ε = f3⁻¹(ζ))."""
+    left, _, log_q, log_p = _log_sides(p, zeta)
+    exponent = 1.0 / beta - 1.0
+    log_left = exponent * _log_ratio(zeta, log_q)
+    log_right = exponent * _log_ratio(1.0 - zeta, log_p)
+    return -tf.math.log(beta) + tf.where(left, log_left, log_right)
+
+
+def f3_root_log_density(beta, p, zeta):
+    """log q(ζ) of ζ = f3'(β, p, ε): log β + (β − 1) log(1 − ζ/(1−p)) left of 1−p,
+    log β + (β − 1) log((ζ − (1−p))/p) right of it."""
+    left, q, log_q, log_p = _log_sides(p, zeta)
+    log_left = (beta - 1.0) * _log_ratio(q - zeta, log_q)
+    log_right = (beta - 1.0) * _log_ratio(zeta - q, log_p)
+    return tf.math.log(beta) + tf.where(left, log_left, log_right)
+
+
+_DENSITIES = {"f3": f3_log_density, "f3_root": f3_root_log_density}
 
 
 def smooth(name: str, beta, p, eps, base: float = math.e) -> tf.Tensor:
@@ -146,3 +202,27 @@ def smooth(name: str, beta, p, eps, base: float = math.e) -> tf.Tensor:
     if name == "f1":
         return f1(beta, p, eps, base)
     return _FUNCTIONS[name](beta, p, eps)
+
+
+def log_density(name: str, beta, p, zeta) -> tf.Tensor:
+    """log q(ζ) of ζ = f_name(β, p, ε), ε ~ U(0, 1), for the overlapping functions f3, f3'.
+
+    Broadcasts β, p and ζ. Computed in log space: finite for ζ ∈ [0, 1], p ∈ [0, 1] and any
+    β > 0 (at ζ exactly 0, 1 or 1 − p, where the density is 0 or ∞, ζ is floored at a tiny
+    positive distance from the point, the same for every p, so density ratios stay finite).
+
+    Raises:
+        ValueError: for an unknown name, or a spike function (f1, f2, f2', f2''), whose ζ has an
+            atom at 0 and no density.
+    """
+    check_one_of("smoothing function", name, _FUNCTIONS)
+    if name not in _DENSITIES:
+        raise ValueError(
+            f"Only the overlapping smoothing functions {OVERLAPPING_FUNCTIONS} have a density; the "
+            "spike functions put an atom of mass 1 − p on ζ = 0. "
+            f"Received: smoothing function={name!r}"
+        )
+    p = tf.convert_to_tensor(p)
+    zeta = tf.cast(zeta, p.dtype)
+    beta = tf.cast(beta, p.dtype)
+    return _DENSITIES[name](beta, p, zeta)
