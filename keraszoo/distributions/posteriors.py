@@ -561,7 +561,7 @@ def make_latent_prior(name: str, support: str, latent_dim: int, dtype="float32")
         own_log_density = functools.partial(FAMILIES[family].coordinate_log_prob, **params)
 
     def log_density(y):
-        log_jacobian, current = tf.zeros_like(y), support
+        log_jacobian, current = 0.0, support
         if current == "unit" and prior_support != "unit":
             y, log_jacobian, current = (
                 tf.math.log_sigmoid(y),
