@@ -221,10 +221,10 @@ def _log_gamma(concentration, num_samples, seed):
     Marsaglia & Tsang 2000, "A simple method for generating gamma variables"), as TFP's `ExpGamma`
     samples it. G′ is drawn by TFP with implicit reparameterization gradients (Figurnov et al.
     2018), finite since G′ (concentration ≥ 1, P(G′ < t) ≤ t) is not near 0, and log(U)/α is
-    explicit (derivative −log(U)/α²), so
-    the gradient is finite at every α. TFP's own log-space gradient divides by G = exp(log G),
-    which underflows to 0 at small α (0/0 = NaN). G′ comes from rejection sampling, whose draws
-    depend on the batch shape (see `ContinuousVAE.sample_posterior` for replicas).
+    explicit (derivative −log(U)/α²), so the gradient is finite at every α. TFP's own log-space
+    gradient divides by G = exp(log G), which underflows to 0 at small α (0/0 = NaN). G′ comes
+    from rejection sampling, whose draws depend on the batch shape (see
+    `ContinuousVAE.sample_posterior` for replicas).
     """
     seed_gamma, seed_uniform = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     boosted = concentration < 1.0
