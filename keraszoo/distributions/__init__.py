@@ -5,16 +5,19 @@ from keraszoo.distributions.likelihoods import Likelihood, get_likelihood
 from keraszoo.distributions.posteriors import (
     FAMILIES,
     PRIORS,
+    CoordinateDensity,
     PosteriorFamily,
     check_support,
     get_family,
     has_analytic_kl,
+    make_latent_prior,
     make_prior,
 )
 
 __all__ = [
     "FAMILIES",
     "PRIORS",
+    "CoordinateDensity",
     "Likelihood",
     "PosteriorFamily",
     "analytic_kl",
@@ -23,6 +26,7 @@ __all__ = [
     "get_family",
     "get_likelihood",
     "has_analytic_kl",
+    "make_latent_prior",
     "make_prior",
     "monte_carlo_kl",
 ]

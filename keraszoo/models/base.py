@@ -437,7 +437,7 @@ class VAE(ZooModel):
     def importance_sample(self, q, params, seed, num_samples):
         """(decoder inputs [K, batch, ...], log p(z) − log q(z|x) [K, batch]) for the IWAE bound."""
         z = self.sample_posterior(q, params, seed, num_samples)
-        return z, self.prior().log_prob(z) - q.log_prob(z)
+        return z, self.latent_prior().log_prob(z) - q.log_prob(z)
 
     def num_posterior_params(self) -> int:
         """Size of the encoder output that parameterises q(z|x)."""
@@ -452,6 +452,12 @@ class VAE(ZooModel):
         captures a snapshot, and a learnable prior would silently stop learning."""
         raise NotImplementedError
 
+    def latent_prior(self):
+        """p as a density of the latent in the coordinate `sample_posterior` draws and `posterior`
+        scores, for the Monte Carlo KL and the importance weights: `prior()` unless a family
+        samples in another coordinate (`ContinuousVAE` with a bounded support)."""
+        return self.prior()
+
     def sample_posterior(
         self,
         q: tfd.Distribution,
@@ -462,7 +468,7 @@ class VAE(ZooModel):
     ) -> tf.Tensor:
         """`num_samples` samples z ~ q per example, shape [K, batch, ...], reparameterized where
         the family allows it, replica-aware (keraszoo.random). `training` selects relaxed
-        samples for estimators that relax discrete latents."""
+        samples for estimators that relax discrete latents. `decode_samples` reads them."""
         raise NotImplementedError
 
     def posterior_mode(self, q: tfd.Distribution, params: tf.Tensor) -> tf.Tensor:
@@ -499,7 +505,7 @@ class VAE(ZooModel):
             z = tf.stop_gradient(z)
         outputs = self.decode_samples(z)
         log_px = self.log_px(outputs, x)  # [K, batch]
-        kl, regularizer = self.kl_terms(q, self.prior(), z, params)
+        kl, regularizer = self.kl_terms(q, self.latent_prior(), z, params)
         kl, regularizer = (tf.broadcast_to(t, tf.shape(log_px)) for t in (kl, regularizer))
         objective = -log_px + regularizer
         if self.estimator.score_function:
@@ -509,7 +515,7 @@ class VAE(ZooModel):
                 signal, q.log_prob(z), self.baseline(signal, training=training)
             )
         if self.objective == "iwae":
-            log_w = log_px + self.prior().log_prob(z) - q.log_prob(z)  # [K, batch]
+            log_w = log_px + self.latent_prior().log_prob(z) - q.log_prob(z)  # [K, batch]
             k = tf.cast(tf.shape(log_w)[0], log_w.dtype)
             objective = -(tf.reduce_logsumexp(log_w, axis=0, keepdims=True) - tf.math.log(k))
         terms = {
