@@ -72,10 +72,16 @@ _CONTAINED_IN = {
 }
 _LOG2 = math.log(2.0)
 
+# The decoder of a positive latent reads min(z, e^30): exp(y) overflows float32 to inf for y > 88.7
+# (a lognormal with scale e^10 draws such y), and inf makes the decoder's outputs NaN. The cap is
+# part of the decoder, p(x|z) = decoder(min(z, e^30)), a function of z like any other, so every
+# bound stays valid: q and p are scored at y itself, which is never moved.
+MAX_LOG_POSITIVE = 30.0
+
 # z = h(y): the point of the support that the coordinate y stands for (the decoder's input).
 _TO_SUPPORT: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     "real": lambda y: y,
-    "positive": tf.exp,
+    "positive": lambda y: tf.exp(tf.minimum(y, MAX_LOG_POSITIVE)),
     "unit": tf.sigmoid,
     "simplex": lambda y: tf.nn.softmax(y, axis=-1),
 }

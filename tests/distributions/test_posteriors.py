@@ -636,3 +636,13 @@ def test_implicit_gradients_are_finite_at_the_floor(name):
         loss = tf.reduce_sum(family.distribution(family.constrain(raw)).log_prob(y))
     assert np.all(np.isfinite(y.numpy()))
     assert np.all(np.isfinite(tape.gradient(loss, raw).numpy()))
+
+
+def test_decoder_input_of_a_positive_latent_is_finite_and_capped():
+    """h(y) = exp(min(y, 30)): a lognormal with scale e^10 draws y = ±10^4, whose exp overflows
+    float32; the decoder reads a finite, capped z (part of the decoder: q and p score y itself)."""
+    family = FAMILIES["lognormal"]
+    y = tf.constant([-1e4, -5.0, 0.0, 29.0, 89.0, 1e4])
+    z = family.to_support(y).numpy()
+    assert np.all(np.isfinite(z))
+    np.testing.assert_allclose(z, np.exp(np.minimum(y.numpy().astype("float64"), 30.0)), rtol=1e-6)
