@@ -169,9 +169,8 @@ def train_and_evaluate(
         verbose = 2  # a bar redrawn with control codes is noise in a log: one line per epoch
     strategy = make_strategy(config)  # first: MultiWorkerMirroredStrategy precedes other TF work
     chief = is_chief(strategy)  # writes the run's files; other workers write temporary ones
-    if chief:
-        os.makedirs(workdir, exist_ok=True)
-        check_resume(config, workdir)
+    if chief:  # refuse early, but write nothing until the data loads and the model builds
+        check_resume(config, workdir, record=False)
         if config.export_dir:
             check_writable("export_dir", config.export_dir)
     keras.utils.set_random_seed(config.seed)
@@ -187,6 +186,9 @@ def train_and_evaluate(
     model = build_and_compile(config, train_split.data_shape, strategy, steps_per_epoch)
     _check_data_fits_likelihood(config, model, train_split)
     init_from = _init_from_preset(model, config.init_from_preset) if config.init_from_preset else None
+    if chief:  # the config is valid: record it (a typo or an offline download left nothing behind)
+        os.makedirs(workdir, exist_ok=True)
+        check_resume(config, workdir)
 
     history_csv = os.path.join(workdir, "history.csv")
     best_dir = os.path.join(workdir, "best")
@@ -303,8 +305,13 @@ RESUMABLE_CHANGES = {
 }  # fmt: skip
 
 
-def check_resume(config: TrainConfig, workdir: str) -> None:
+def check_resume(config: TrainConfig, workdir: str, record: bool = True) -> None:
     """Records the config in a new work directory; refuses to resume one made by another config.
+
+    `record=False` only checks: `train_and_evaluate` calls it so before loading data and
+    building the model, and records the config once both have worked, so that a config that
+    fails (an unknown estimator, a dataset that cannot be downloaded) leaves the work directory
+    usable by the corrected command.
 
     Raises:
         ValueError: listing every field that differs from the run being resumed.
@@ -312,8 +319,9 @@ def check_resume(config: TrainConfig, workdir: str) -> None:
     path = os.path.join(workdir, "config.json")
     current = json.loads(json.dumps(config.to_dict()))  # as it reads back from JSON
     if not os.path.exists(path):
-        with open(path, "w") as f:
-            json.dump(current, f, indent=2)
+        if record:
+            with open(path, "w") as f:
+                json.dump(current, f, indent=2)
         return
     with open(path) as f:  # a field the saved config predates has its default value
         saved = {**json.loads(json.dumps(TrainConfig().to_dict())), **json.load(f)}

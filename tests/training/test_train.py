@@ -129,6 +129,23 @@ def test_bernoulli_on_intensities_without_binarization_is_an_error(tmp_path):
         train_and_evaluate(_smoke(tmp_path, binarize="none"), str(tmp_path / "run"), verbose=0)
 
 
+def test_a_failing_config_leaves_the_work_directory_usable(tmp_path):
+    """Validate, then write: a config whose model does not build (a typo in the estimator) or
+    whose data does not fit writes no config.json, so the corrected command runs in the same
+    work directory instead of being refused as "another config"."""
+    run = str(tmp_path / "run")
+    typo = _smoke(tmp_path, pictures=False, export_dir=None)
+    typo = typo.replace(model_config={**typo.model_config, "estimator": "reinfroce"})
+    with pytest.raises(ValueError, match="reinfroce"):
+        train_and_evaluate(typo, run, verbose=0)
+    with pytest.raises(ValueError, match="needs binary data"):
+        train_and_evaluate(_smoke(tmp_path, binarize="none", pictures=False, export_dir=None), run, verbose=0)
+    assert not os.path.exists(os.path.join(run, "config.json"))
+    results = train_and_evaluate(_smoke(tmp_path, pictures=False, export_dir=None), run, verbose=0)
+    assert np.isfinite(results["test"]["neg_elbo"])
+    assert os.path.exists(os.path.join(run, "config.json"))
+
+
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="Received: batch_size=0"):
         TrainConfig(batch_size=0)
