@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -70,7 +72,11 @@ def _exact_kl_by_quadrature(model, raw):
         def integrand(z, qz=qz):
             return np.exp(qz.logpdf(z)) * (qz.logpdf(z) - prior.logpdf(z))
 
-        kls[i] += integrate.quad(integrand, lower, upper, limit=200)[0]
+        with warnings.catch_warnings():  # a density singular at an edge (a < 1) makes QUADPACK
+            # warn of roundoff in its extrapolation; its result is still far inside the test's
+            # 4-SE tolerance, which would catch an inaccurate integral.
+            warnings.simplefilter("ignore", integrate.IntegrationWarning)
+            kls[i] += integrate.quad(integrand, lower, upper, limit=200)[0]
     return kls
 
 
