@@ -70,6 +70,16 @@ def _read_history(csv_path: str) -> tuple[list[int], list[dict]]:
     return [int(r["epoch"]) + 1 for r in rows], rows
 
 
+# The y-axis of a logged metric that is not in nats per example.
+UNITS = {
+    "perplexity": "exp(entropy) of code usage",
+    "codes_used": "fraction of the codebook",
+    "dead_codes": "codes",
+    "beta": "β",
+    "temperature": "τ",
+}
+
+
 def plot_history(csv_path: str, png_path: str, metrics=("neg_elbo", "recon_nll", "kl")) -> str:
     """Training curves (train and validation) from a Keras CSVLogger file."""
     plt = _pyplot()
@@ -80,7 +90,7 @@ def plot_history(csv_path: str, png_path: str, metrics=("neg_elbo", "recon_nll",
         for prefix, style in (("", "-"), ("val_", "--")):
             if rows and prefix + name in rows[0]:
                 ax.plot(epochs, [float(r[prefix + name]) for r in rows], style, label=prefix + name)
-        ax.set(xlabel="epoch", ylabel="nats per example", title=name)
+        ax.set(xlabel="epoch", ylabel=UNITS.get(name, "nats per example"), title=name)
         ax.legend()
     return _save_figure(fig, png_path)
 

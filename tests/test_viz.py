@@ -28,3 +28,24 @@ def test_plot_runs_names_a_missing_metric(tmp_path):
     runs = {"a": _history(tmp_path / "a.csv", [1.0])}
     with pytest.raises(ValueError, match="metric='val_loss'"):
         viz.plot_runs(runs, str(tmp_path / "x.png"), metric="val_loss")
+
+
+def test_plot_history_labels_each_metric_in_its_unit(tmp_path, monkeypatch):
+    path = tmp_path / "h.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch", "recon_nll", "perplexity", "val_recon_nll", "val_perplexity"])
+        writer.writerows([[0, 60.0, 5.0, 58.0, 6.0], [1, 40.0, 20.0, 41.0, 22.0]])
+    labels = []
+    plt = viz._pyplot()
+    original = plt.Axes.set
+
+    def record(ax, **kw):
+        labels.append(kw.get("ylabel"))
+        return original(ax, **kw)
+
+    monkeypatch.setattr(plt.Axes, "set", record)
+    png = viz.plot_history(str(path), str(tmp_path / "h.png"), ("recon_nll", "perplexity"))
+    image = matplotlib.image.imread(png)
+    assert image[..., :3].std() > 0
+    assert labels == ["nats per example", viz.UNITS["perplexity"]]

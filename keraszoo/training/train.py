@@ -420,6 +420,8 @@ def write_pictures(model, test_split, history_csv, workdir, seed) -> dict:
     }
     # The selection metric first: an IWAE's −L_K (its loss), else the −ELBO.
     curves = tuple(dict.fromkeys((model.selection_metric, "neg_elbo", "recon_nll", "kl")))
+    if "perplexity" in model.trackers:  # a quantizer's code usage says more than a constant KL
+        curves = (*curves[:-1], "perplexity", "codes_used")
     paths["curves"] = viz.plot_history(history_csv, os.path.join(out, "curves.png"), curves)
     with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard", "images")).as_default():
         for name, grid in grids.items():
