@@ -52,7 +52,6 @@ from keraszoo._checks import check_one_of
 
 SMOOTHING_FUNCTIONS = ("f1", "f2", "f2_root", "f2_hyperbolic", "f3", "f3_root")
 SPIKE_FUNCTIONS = ("f1", "f2", "f2_root", "f2_hyperbolic")
-OVERLAPPING_FUNCTIONS = ("f3", "f3_root")  # ζ has a density on (0, 1) that depends on p
 
 
 def _tiny(x):
@@ -191,6 +190,7 @@ def f3_root_log_density(beta, p, zeta):
 
 
 _DENSITIES = {"f3": f3_log_density, "f3_root": f3_root_log_density}
+OVERLAPPING_FUNCTIONS = tuple(_DENSITIES)  # ζ has a density on (0, 1) that depends on p
 
 
 def smooth(name: str, beta, p, eps, base: float = math.e) -> tf.Tensor:
