@@ -301,7 +301,12 @@ class VQVAE(ZooModel):
         """Trains the code prior on the codes of `dataset` (the VQ-VAE stays fixed); from then
         on `kl` and `neg_elbo` use it as p(z)."""
         length = math.prod(self.grid)
-        codes = dataset.map(lambda x: tf.reshape(self.encode(x)["indices"], [-1, length]))
+        # The VQ-VAE is fixed, so each image is encoded once: the codes are cached and reshuffled
+        # every epoch into batches of the dataset's size (encoding every epoch cost ~10x the prior).
+        batch = dataset.element_spec.shape[0]
+        codes = dataset.map(lambda x: tf.reshape(self.encode(x)["indices"], [-1, length])).unbatch().cache()
+        codes = codes.shuffle(10_000, seed=self.seed, reshuffle_each_iteration=True)
+        codes = codes.batch(batch or 64, drop_remainder=batch is not None)
         pairs = codes.map(lambda c: (self.code_prior.inputs_for(c), c))
         self.code_prior.trainable = True
         try:
