@@ -2,7 +2,6 @@
 and a manifest."""
 
 from keraszoo.export.saved_model import (
-    KERAS_MODEL,
     MANIFEST,
     ExportExistsError,
     export_model,
@@ -11,7 +10,6 @@ from keraszoo.export.saved_model import (
 from keraszoo.export.warmup import WARMUP_DIR, WARMUP_FILE, read_warmup_requests, write_warmup_requests
 
 __all__ = [
-    "KERAS_MODEL",
     "MANIFEST",
     "WARMUP_DIR",
     "WARMUP_FILE",

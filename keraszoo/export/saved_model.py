@@ -5,13 +5,14 @@ Layout (what TF Serving's `--model_base_path` expects):
     <base_dir>/<model_name>/<version>/saved_model.pb
                                       variables/
                                       keraszoo_manifest.json
-                                      model.keras          (the trainable Keras model)
 
 Every signature takes named inputs with a `None` batch dimension (where there is a batch)
 and returns a dict, so requests and responses have stable names. Random endpoints
 (`sample`, `elbo`) take an integer `seed` and use stateless sampling: the same seed gives
 the same result in Keras and in the server. The graph holds only core TensorFlow ops; the
-export loads with TensorFlow alone.
+export loads with TensorFlow alone. Each weight is stored once, in `variables/`: the trainable
+Keras model is rebuilt from the manifest's config and those variables
+(`keraszoo.presets.load_keras_model`), so no `.keras` copy is written beside them.
 
 The version directory is written under a temporary name next to its final place and then
 renamed, so a reader never sees a half-written version, and an existing version is never
@@ -42,10 +43,10 @@ import tempfile
 import keras
 
 import keraszoo
+from keraszoo.export.manifest import portable_provenance
 from keraszoo.export.warmup import write_warmup_requests
 
 MANIFEST = "keraszoo_manifest.json"
-KERAS_MODEL = "model.keras"
 
 
 class ExportExistsError(FileExistsError):
@@ -58,14 +59,6 @@ def list_versions(base_dir: str, model_name: str) -> list[int]:
     if not os.path.isdir(root):
         return []
     return sorted(int(d) for d in os.listdir(root) if d.isdigit())
-
-
-def save_without_optimizer(model, path: str) -> None:
-    """Saves `model` as a `.keras` file of config and weights only: a trainable model to compile
-    anew, a third of the size of one that carries Adam's two moment estimates per weight."""
-    copy = type(model).from_config(model.get_config())
-    copy.set_weights(model.get_weights())
-    copy.save(path)
 
 
 def write_manifest(version_dir: str, manifest: dict) -> None:
@@ -107,7 +100,8 @@ def export_model(
         model_name: folder name; defaults to the model's registry name.
         version: integer version; default: one more than the newest existing version, or the
             next free one after that if a concurrent export takes it first.
-        metadata: extra JSON-serializable facts for the manifest (metrics, dataset, ...).
+        metadata: extra JSON-serializable facts for the manifest (metrics, dataset, ...); its
+            "training" command and config are made portable (`portable_provenance`).
 
     Returns:
         The path of the new version directory.
@@ -139,7 +133,6 @@ def export_model(
         for name, (fn, signature) in endpoints.items():
             archive.add_endpoint(name=name, fn=fn, input_signature=signature)
         archive.write_out(tmp, verbose=False)
-        save_without_optimizer(model, os.path.join(tmp, KERAS_MODEL))
         write_warmup_requests(tmp, {name: signature for name, (_, signature) in endpoints.items()})
         manifest = {
             "keraszoo_version": keraszoo.__version__,
@@ -150,7 +143,7 @@ def export_model(
             "signatures": {
                 name: [spec.name for spec in signature] for name, (_, signature) in endpoints.items()
             },
-            **(metadata or {}),
+            **portable_provenance(metadata or {}),
         }
         while True:
             write_manifest(tmp, {**manifest, "version": version})
