@@ -27,6 +27,7 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # this checkout's keraszoo, not an installed one
 REFERENCE = os.path.join(ROOT, "tests", "presets", "reference_outputs.json")
 ELBO_SEED, SAMPLE_SEED, NUM_EXAMPLES, NUM_SAMPLES, NUM_PROJECTIONS = 7, 11, 4, 2, 4
 

@@ -23,8 +23,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # this checkout's keraszoo, not an installed one
 EXPORTS = os.path.join(ROOT, "exports")
 LEGACY_KERAS_MODEL = "model.keras"
 SUPERSEDED_START, SUPERSEDED_END = "<!-- superseded:start -->", "<!-- superseded:end -->"
@@ -64,7 +66,8 @@ def drop_keras_copy(version_dir: str) -> bool:
     new = load_keras_model(version_dir)
     pairs = list(zip(old.weights, new.weights, strict=True))
     for a, b in pairs:
-        if a.path != b.path or not np.array_equal(a.numpy(), b.numpy()):
+        # Positions, not paths: Keras numbers layer names per process (embedding, embedding_2, ...).
+        if a.shape != b.shape or not np.array_equal(a.numpy(), b.numpy()):
             raise ValueError(f"{version_dir}: the SavedModel's {b.path} differs from model.keras's {a.path}.")
     _remove(path)
     return True
@@ -135,9 +138,7 @@ def main() -> int:
         retired = retire_superseded(name)
         version_dir = os.path.join(EXPORTS, name, str(list_versions(EXPORTS, name)[-1]))
         dropped, portable = drop_keras_copy(version_dir), make_portable(version_dir)
-        print(
-            f"{name}: retired {retired}; {version_dir}: model.keras removed {dropped}, made portable {portable}"
-        )
+        print(f"{name}: retired {retired}; {version_dir}: model.keras removed {dropped}, portable {portable}")
     regenerate(names)
     return 0
 

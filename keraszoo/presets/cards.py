@@ -85,7 +85,8 @@ def _limits(manifest: dict) -> str:
 def _placeholders(train: dict, data: dict) -> str:
     """What the portable command's stand-ins mean (see `keraszoo.export.manifest.portable_command`)."""
     words = train["command"].split()
-    notes = [f"{w}: a folder of your choice" for w in ("WORKDIR", "EXPORT_DIR", "DATA_DIR") if w in words]
+    folders = [w for w in ("WORKDIR", "EXPORT_DIR", "DATA_DIR") if w in words]
+    notes = [f"{', '.join(folders)}: folders of your choice"] if folders else []
     if data.get("file"):
         notes.append(f"`{data['file']}`: the data file above, checked by its sha256")
     return f" ({'; '.join(notes)})" if notes else ""
