@@ -25,8 +25,8 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 -q tests
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check keraszoo recipes tests benchmarks
-	$(VENV)/bin/ruff format --check keraszoo recipes tests benchmarks
+	$(VENV)/bin/ruff check keraszoo recipes tests benchmarks tools
+	$(VENV)/bin/ruff format --check keraszoo recipes tests benchmarks tools
 
 # Resolve pyproject.toml's ranges afresh in a scratch venv and write the result to constraints.txt
 # (everything `pip freeze` lists there, minus keraszoo itself). Run `make test` afterwards.
