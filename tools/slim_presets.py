@@ -37,7 +37,8 @@ def _git(*args: str) -> str:
 
 
 def _tracked(path: str) -> bool:
-    return bool(_git("ls-files", "--", os.path.relpath(path, ROOT)))
+    relative = os.path.relpath(os.path.abspath(path), ROOT)
+    return not relative.startswith("..") and bool(_git("ls-files", "--", relative))
 
 
 def _remove(path: str) -> None:
