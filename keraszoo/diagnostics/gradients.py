@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--reference-samples", type=int, default=1000)
     parser.add_argument("--out", default="diagnostics")
     args = parser.parse_args(argv)
-    import keraszoo  # noqa: F401  (registers the model classes for loading)
+    import keraszoo.models  # noqa: F401  (registers the model classes for loading)
 
     model = keras.models.load_model(args.model)
     split = load_split(

@@ -12,8 +12,8 @@ from keraszoo.layers.backbones import (
 from keraszoo.layers.baseline import ScoreFunctionBaseline
 from keraszoo.layers.gumbel import GumbelSigmoid, GumbelSoftmax
 from keraszoo.layers.moving_average import MovingAverage
-from keraszoo.layers.schedules import BetaSchedule, ExponentialSchedule, TemperatureSchedule, as_schedule
 from keraszoo.layers.smoothing import Smoothing
+from keraszoo.schedules import BetaSchedule, ExponentialSchedule, TemperatureSchedule, as_schedule
 
 __all__ = [
     "BACKBONES",

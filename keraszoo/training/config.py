@@ -7,7 +7,7 @@ import dataclasses
 from keraszoo._checks import check_one_of, check_positive
 from keraszoo.data import BINARIZE, DATASETS
 from keraszoo.models import available_models
-from keraszoo.training.schedules import check_learning_rate
+from keraszoo.schedules import check_learning_rate
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "default")
 ADAM_ARGUMENTS = ("beta_1", "beta_2", "epsilon", "weight_decay")
@@ -46,7 +46,7 @@ class TrainConfig:
         batch_size: global batch size, split across replicas.
         epochs: passes over the training data.
         learning_rate: Adam's learning rate on the global-batch mean objective: a float or a
-            schedule dict (`keraszoo.training.schedules`: Burda et al.'s "staged", or
+            schedule dict (`keraszoo.schedules`: Burda et al.'s "staged", or
             "exponential").
         adam: Adam's other hyperparameters, any of `beta_1`, `beta_2`, `epsilon` (ε is added to
             √v, as in Kingma & Ba 2015 and Keras); {} keeps Keras's 0.9, 0.999, 1e-7. Adam is

@@ -30,11 +30,11 @@ from keraszoo.export.manifest import git_commit, machine_description, sha256_of
 from keraszoo.models import build_model
 from keraszoo.optimizers import FusedAdam
 from keraszoo.presets import from_preset, load_manifest, split_spec
+from keraszoo.schedules import make_learning_rate
 from keraszoo.training.best import KeepBest, TrainingClock, ValidateAveraged
 from keraszoo.training.config import TrainConfig
 from keraszoo.training.evaluation import evaluate_bounds, reseed, to_float_dict
 from keraszoo.training.multi_worker import evaluate_loop, fit_loop, is_chief, writable_dir
-from keraszoo.training.schedules import make_learning_rate
 
 
 def make_strategy(config: TrainConfig) -> tf.distribute.Strategy:

@@ -1,6 +1,16 @@
-"""Learning-rate schedules of the papers, as Keras `LearningRateSchedule`s of the optimizer step.
+"""Schedules: serializable Keras `LearningRateSchedule`s, functions of the optimizer step.
 
-`TrainConfig.learning_rate` is a float (constant) or a dict, serialized with the config:
+Because every value is a function of the step, which checkpoints restore, a resumed run
+continues on exactly the value it stopped at.
+
+Annealing of a model's hyperparameters (updated every K = `every` steps):
+
+    ExponentialSchedule:  v_t = clip(initial · exp(∓rate · K⌊t/K⌋), limit)   (towards `limit`)
+    TemperatureSchedule:  τ_t = max(minimum, τ_0 · exp(−r · K⌊t/K⌋))          (Jang et al. 2017)
+    BetaSchedule:         β_t = min(maximum, β_0 · exp(+r · K⌊t/K⌋))          (smoothing β → ∞)
+
+Learning rates of the papers. `TrainConfig.learning_rate` is a float (constant) or a dict,
+serialized with the config:
 
     {"name": "staged", "initial": 1e-3, "stages": 8, "epoch_scale": 1.0}
         Burda et al. (2016, §5): stage i = 0 … stages−1 lasts 3^i passes over the data at
@@ -9,9 +19,6 @@
     {"name": "exponential", "initial": 1e-3, "decay_steps": 1000, "decay_rate": 0.9}
         lr = initial · decay_rate^⌊step / decay_steps⌋ (Jang et al. 2017's code): a staircase.
         With "staircase": False, lr = initial · decay_rate^(step / decay_steps), a smooth decay.
-
-A schedule is a function of the optimizer's step, which checkpoints restore, so a resumed run
-continues on exactly the learning rate it stopped at.
 """
 
 from __future__ import annotations
@@ -22,6 +29,78 @@ import keras
 import tensorflow as tf
 
 from keraszoo._checks import check_one_of, check_positive
+
+
+@keras.saving.register_keras_serializable(package="keraszoo")
+class ExponentialSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Exponential annealing from `initial` towards `limit`, updated every `every` steps."""
+
+    limit_name = "limit"  # the name of `limit` in the constructor and the config
+
+    def __init__(self, initial: float, limit: float, rate: float, every: int = 1):
+        for name, value in (("initial", initial), ("limit", limit)):
+            if not value > 0:
+                raise ValueError(f"Expected `{name}` > 0. Received: {name}={value!r}")
+        if not rate >= 0:
+            raise ValueError(f"Expected `rate` >= 0. Received: rate={rate!r}")
+        if rate > 0 and limit == initial:
+            # A schedule whose start equals its limit never moves (a known peer bug): say so.
+            raise ValueError(
+                f"The limit equals `initial` ({initial}), so the schedule never anneals although "
+                f"rate={rate}. Move the limit or set rate=0 for a constant value."
+            )
+        if not (isinstance(every, int) and every >= 1):
+            raise ValueError(f"Expected `every` to be a positive integer. Received: every={every!r}")
+        self.initial, self.limit, self.rate, self.every = float(initial), float(limit), float(rate), every
+        self.sign = -1.0 if limit < initial else 1.0
+
+    def __call__(self, step):
+        updated_at = tf.floor(tf.cast(step, tf.float32) / self.every) * self.every
+        value = self.initial * tf.exp(self.sign * self.rate * updated_at)
+        return tf.maximum(value, self.limit) if self.sign < 0 else tf.minimum(value, self.limit)
+
+    def steps_to_limit(self) -> int:
+        """The first step at which the value reaches its limit."""
+        if self.rate == 0 or self.limit == self.initial:
+            return 0
+        return math.ceil(abs(math.log(self.limit / self.initial)) / self.rate / self.every) * self.every
+
+    def get_config(self):
+        return {"initial": self.initial, self.limit_name: self.limit, "rate": self.rate, "every": self.every}
+
+
+@keras.saving.register_keras_serializable(package="keraszoo")
+class TemperatureSchedule(ExponentialSchedule):
+    """τ_t = max(minimum, initial · exp(−rate · K⌊t/K⌋)), K = `every` (Jang et al. 2017)."""
+
+    limit_name = "minimum"
+
+    def __init__(self, initial: float = 1.0, minimum: float = 0.5, rate: float = 1e-4, every: int = 500):
+        if minimum > initial:
+            raise ValueError(f"Expected `minimum` <= initial={initial}. Received: minimum={minimum!r}")
+        super().__init__(initial, minimum, rate, every)
+
+
+@keras.saving.register_keras_serializable(package="keraszoo")
+class BetaSchedule(ExponentialSchedule):
+    """β_t = min(maximum, initial · exp(rate · K⌊t/K⌋)): sharpens smoothing towards β → ∞."""
+
+    limit_name = "maximum"
+
+    def __init__(self, initial: float = 1.0, maximum: float = 10.0, rate: float = 2e-4, every: int = 100):
+        if maximum < initial:
+            raise ValueError(f"Expected `maximum` >= initial={initial}. Received: maximum={maximum!r}")
+        super().__init__(initial, maximum, rate, every)
+
+
+def as_schedule(value, cls: type[ExponentialSchedule]) -> ExponentialSchedule:
+    """A float (constant), a config dict of `cls`, or a schedule."""
+    if isinstance(value, ExponentialSchedule):
+        return value
+    if isinstance(value, dict):
+        return cls(**value)
+    return cls(float(value), float(value), 0.0, 1)
+
 
 SCHEDULES = ("staged", "exponential")
 
