@@ -44,6 +44,15 @@ LAYERS = [
 ]
 
 
+# (importer, imported) pairs that cross upwards today, each with its reason; keep this empty.
+KNOWN_UPWARD = {
+    # `GaussianVAE.from_preset(name)` (KerasHub's constructor style) calls the presets lookup,
+    # which loads with `keras.models.load_model`. Owned by the presets split (lookup / model
+    # cards / CLI): the lookup can move below the models once it no longer loads models itself.
+    ("keraszoo.models.base", "keraszoo.presets"),
+}
+
+
 def layer_of(module: str) -> int:
     """The index in LAYERS of the longest prefix naming `module` or a package above it."""
     best, length = None, -1
@@ -92,7 +101,7 @@ def upward_imports(modules: dict[str, Path], known: set[str] | None = None) -> l
     problems = []
     for module, path in modules.items():
         for line, target in imported_modules(module, path, known):
-            if layer_of(target) > layer_of(module):
+            if layer_of(target) > layer_of(module) and (module, target) not in KNOWN_UPWARD:
                 problems.append(f"{path}:{line}: {module} imports {target} (a higher layer)")
     return problems
 
