@@ -24,6 +24,7 @@ serialized with the config:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -149,16 +150,17 @@ class StagedDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def check_learning_rate(spec) -> None:
-    """Raises ValueError for a learning-rate spec that `make_learning_rate` would not accept."""
-    make_learning_rate(spec, steps_per_epoch=1)
+def parse_learning_rate(spec) -> Callable[[int], float | keras.optimizers.schedules.LearningRateSchedule]:
+    """Validates a learning-rate spec (a float, or a schedule dict: see the module docstring) once,
+    and returns the function of `steps_per_epoch` that makes it: the float itself, or the
+    schedule counting optimizer steps (an epoch's steps are known only once the data is loaded).
 
-
-def make_learning_rate(spec, steps_per_epoch: int):
-    """A float, or the schedule a dict spec names (see the module docstring)."""
+    Raises:
+        ValueError: naming the argument and its value, for anything the schedule would refuse.
+    """
     if isinstance(spec, int | float) and not isinstance(spec, bool):
         check_positive("learning_rate", spec)
-        return float(spec)
+        return lambda steps_per_epoch: float(spec)
     if not isinstance(spec, dict):
         raise ValueError(
             f"Expected `learning_rate` to be a number or a schedule dict. Received: learning_rate={spec!r}"
@@ -177,7 +179,8 @@ def make_learning_rate(spec, steps_per_epoch: int):
             f"Received: learning_rate={ {'name': name, **spec} }"
         )
     if name == "staged":
-        return StagedDecay(steps_per_epoch=steps_per_epoch, **spec)
+        StagedDecay(steps_per_epoch=1, **spec)  # validates its arguments now
+        return lambda steps_per_epoch: StagedDecay(steps_per_epoch=steps_per_epoch, **spec)
     check_positive("initial", spec["initial"])
     check_positive("decay_steps", spec.get("decay_steps", 1000), integer=True)
     rate = spec.get("decay_rate", 0.9)
@@ -186,6 +189,11 @@ def make_learning_rate(spec, steps_per_epoch: int):
     staircase = spec.get("staircase", True)
     if not isinstance(staircase, bool):
         raise ValueError(f"Expected `staircase` to be True or False. Received: staircase={staircase!r}")
-    return keras.optimizers.schedules.ExponentialDecay(
+    return lambda steps_per_epoch: keras.optimizers.schedules.ExponentialDecay(
         spec["initial"], spec.get("decay_steps", 1000), rate, staircase=staircase
     )
+
+
+def make_learning_rate(spec, steps_per_epoch: int):
+    """A float, or the schedule a dict spec names (see the module docstring)."""
+    return parse_learning_rate(spec)(steps_per_epoch)

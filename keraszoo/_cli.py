@@ -1,0 +1,59 @@
+"""What keraszoo's command lines share: TensorFlow imported quietly, a mistake answered in one line.
+
+TensorFlow 2.21 prints C++ start-up lines to the standard error whatever Python does: "Could not
+find cuda drivers" and "All log messages before absl::InitializeLog()" while it is imported (even
+with TF_CPP_MIN_LOG_LEVEL=3), and "failed call to cuInit" when it first looks for GPUs.
+`import_tensorflow` sets TF_CPP_MIN_LOG_LEVEL=2 (warnings and information off, errors on) and sends
+file descriptor 2 to a temporary file for the import and the GPU lookup only, showing what was
+captured if either fails. A command's `--verbose`, or the user's own TF_CPP_MIN_LOG_LEVEL below 2,
+shows everything. Nothing here imports TensorFlow before it is asked to, so `--help` is quick.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+
+
+@contextlib.contextmanager
+def stderr_captured():
+    """File descriptor 2 goes to a temporary file inside the block; what was written there is
+    replayed on the real standard error if the block raises, and dropped otherwise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow(verbose: bool = False) -> None:
+    """Imports TensorFlow (and lets it find its devices) without its C++ start-up lines, unless
+    `verbose` or TF_CPP_MIN_LOG_LEVEL is set below 2. Call it before anything imports TensorFlow."""
+    if verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+    level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules or verbose or not level.isdigit() or int(level) < 2:
+        import tensorflow  # noqa: F401
+
+        return
+    with stderr_captured():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # "failed call to cuInit" comes here, not at import
+
+
+def error(message) -> int:
+    """Prints `error: <message>` on the standard error; returns the exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
