@@ -53,6 +53,24 @@ def import_tensorflow(verbose: bool = False) -> None:
         tf.config.list_physical_devices("GPU")  # "failed call to cuInit" comes here, not at import
 
 
+def invoked_as_command(argv=None) -> bool:
+    """Whether this process is one of our command lines: `python -m keraszoo.X` (runpy sets
+    argv[0] to "-m" while it imports the parent packages) or a `keraszoo-*` console script."""
+    argv = sys.argv if argv is None else argv
+    return bool(argv) and (argv[0] == "-m" or os.path.basename(argv[0]).startswith("keraszoo-"))
+
+
+def answering_help_only(argv=None) -> bool:
+    """Whether the command was asked only for `--help` or `--list` (answered without TensorFlow)."""
+    argv = sys.argv if argv is None else argv
+    return invoked_as_command(argv) and any(a in ("-h", "--help", "--list") for a in argv[1:])
+
+
+def verbose_requested(argv=None) -> bool:
+    argv = sys.argv if argv is None else argv
+    return "--verbose" in argv[1:]
+
+
 def error(message) -> int:
     """Prints `error: <message>` on the standard error; returns the exit status 2."""
     print(f"error: {message}", file=sys.stderr)

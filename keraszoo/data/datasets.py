@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import shutil
 import socket
@@ -295,6 +296,18 @@ def _removing_new_files_on_error(directory: str):
         raise
 
 
+@contextlib.contextmanager
+def _absl_quiet():
+    """TFDS's Python warnings (absl logging) off inside the block."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _tfds_split(name, split, data_dir, download):
     import tensorflow_datasets as tfds
 
@@ -304,8 +317,9 @@ def _tfds_split(name, split, data_dir, download):
         return tfds.load(name, split=splits[split], data_dir=data_dir, download=download_now, with_info=True)
 
     try:
-        try:  # a prepared dataset reads without a network
-            ds, info = load(False)
+        try:  # a prepared dataset reads without a network (TFDS logs a warning when it is not)
+            with _absl_quiet():
+                ds, info = load(False)
         except Exception:  # noqa: BLE001 - not prepared (TFDS raises anything from AssertionError on)
             if not download:
                 raise
