@@ -37,13 +37,17 @@ def stderr_captured():
             os.close(saved)
 
 
+def hides_start_up_lines(verbose: bool, environ) -> bool:
+    """Whether TensorFlow's start-up lines are hidden; sets TF_CPP_MIN_LOG_LEVEL in `environ` to 2
+    (or, if `verbose`, 0) unless the user set it."""
+    level = environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "2")
+    return not verbose and level.strip().isdigit() and int(level) >= 2
+
+
 def import_tensorflow(verbose: bool = False) -> None:
     """Imports TensorFlow (and lets it find its devices) without its C++ start-up lines, unless
     `verbose` or TF_CPP_MIN_LOG_LEVEL is set below 2. Call it before anything imports TensorFlow."""
-    if verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
-    level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules or verbose or not level.isdigit() or int(level) < 2:
+    if not hides_start_up_lines(verbose, os.environ) or "tensorflow" in sys.modules:
         import tensorflow  # noqa: F401
 
         return

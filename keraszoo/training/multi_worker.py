@@ -106,7 +106,7 @@ def barrier(strategy: tf.distribute.Strategy) -> None:
 _TEST_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def test_step_function(model: keras.Model, strategy: tf.distribute.Strategy):
+def traced_test_step(model: keras.Model, strategy: tf.distribute.Strategy):
     """The `tf.function` running `model.test_step` under `strategy`, made once and reused (with
     `reduce_retracing`: a last, smaller batch does not add a trace per shape)."""
     steps = _TEST_STEPS.setdefault(model, {})
@@ -123,7 +123,7 @@ def test_step_function(model: keras.Model, strategy: tf.distribute.Strategy):
 
 def evaluate_loop(model: keras.Model, strategy: tf.distribute.Strategy, dataset) -> dict:
     """`Model.evaluate` for any strategy: the mean of each metric over `dataset`."""
-    step = test_step_function(model, strategy)
+    step = traced_test_step(model, strategy)
     model.reset_metrics()
     for batch in distribute(strategy, dataset):
         step(batch)
