@@ -32,8 +32,10 @@ SMOKE_PYTHON = [  # (pattern, replacement) applied to every Python snippet
     (r"num_samples=\d+", "num_samples=16"),
     (r'"NAME"', '"gaussian_vae_digits"'),
 ]
-SMOKE_TRAIN = ["--smoke", "--epochs", "1", "--no-export", "--set", "pictures=false", "--eval-num-samples", "2",
-               "--set", "eval_max_examples=16"]  # fmt: skip
+SMOKE_TRAIN = [
+    *("--smoke", "--epochs", "1", "--no-export", "--eval-num-samples", "2"),
+    *("--set", "pictures=false", "--set", "eval_max_examples=16"),
+]
 
 
 def code_blocks(language: str) -> list[str]:
