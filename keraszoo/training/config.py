@@ -84,6 +84,8 @@ class TrainConfig:
             average θ̄ ← m·θ̄ + (1 − m)·θ of the weights after every step, with m = this value
             (e.g. 0.9999: an average over ≈ 1/(1 − m) = 10 000 steps), and validate, keep and
             export θ̄ while training continues from θ (Keras's `use_ema`). None: no averaging.
+            After n steps θ̄ still weighs the initial weights by m^n, so a run of fewer steps
+            than the horizon 1/(1 − m) warns (it exports mostly its initial weights).
         keep_best: evaluate and export the weights of the epoch with the lowest validation
             −ELBO (−L_K for `objective="iwae"`: the model's `selection_metric`; kept across
             restarts, `keraszoo.training.best`), not the last epoch's.
