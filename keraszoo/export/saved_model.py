@@ -42,7 +42,7 @@ import tempfile
 
 import keras
 
-import keraszoo
+from keraszoo._version import __version__
 from keraszoo.export.manifest import portable_provenance
 from keraszoo.export.warmup import write_warmup_requests
 
@@ -135,7 +135,7 @@ def export_model(
         archive.write_out(tmp, verbose=False)
         write_warmup_requests(tmp, {name: signature for name, (_, signature) in endpoints.items()})
         manifest = {
-            "keraszoo_version": keraszoo.__version__,
+            "keraszoo_version": __version__,
             "model": model.registry_name,
             "model_name": model_name,
             "version": version,

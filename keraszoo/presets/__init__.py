@@ -19,30 +19,26 @@ Modules: `lookup` (finding, caching, downloading), `loading` (Keras model and Sa
 cards and the zoo table); `python -m keraszoo.presets` is the command line (`__main__`).
 """
 
-from keraszoo.presets.cards import headline, model_card, readme_table, update_readme, zoo_table
-from keraszoo.presets.loading import from_preset, load_keras_model, load_serving
-from keraszoo.presets.lookup import (
-    PresetDownloadError,
-    list_presets,
-    load_manifest,
-    preset_dir,
-    preset_roots,
-    split_spec,
-)
+import importlib as _importlib
 
-__all__ = [
-    "PresetDownloadError",
-    "from_preset",
-    "headline",
-    "list_presets",
-    "load_keras_model",
-    "load_manifest",
-    "load_serving",
-    "model_card",
-    "preset_dir",
-    "preset_roots",
-    "readme_table",
-    "split_spec",
-    "update_readme",
-    "zoo_table",
-]
+# Names load on first use (PEP 562), so `python -m keraszoo.presets --help` answers before
+# TensorFlow is imported.
+_PUBLIC = {
+    **dict.fromkeys(("headline", "model_card", "readme_table", "update_readme", "zoo_table"), "cards"),
+    **dict.fromkeys(("from_preset", "load_keras_model", "load_serving"), "loading"),
+    **dict.fromkeys(
+        ("PresetDownloadError", "list_presets", "load_manifest", "preset_dir", "preset_roots", "split_spec"),
+        "lookup",
+    ),
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(_importlib.import_module(f"keraszoo.presets.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module 'keraszoo.presets' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_PUBLIC})

@@ -10,7 +10,8 @@
     python -m keraszoo.presets index                     regenerate the package's preset index
                                                          from the checkout's exports/
 
-A mistake is answered with one `error:` line on stderr and exit status 2.
+A mistake is answered with one `error:` line on stderr and exit status 2. `--help` answers
+before TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ import argparse
 import os
 import sys
 
-from keraszoo.export.saved_model import list_versions
-from keraszoo.presets import cards, index, lookup
-from keraszoo.presets.archive import pack
+from keraszoo import _cli
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,11 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     packer.add_argument("--out", required=True, metavar="DIR", help="the folder to write the archives into")
     indexer = commands.add_parser("index", help="regenerate the package's preset index from exports/")
     indexer.add_argument("--exports", metavar="DIR", help="default: the checkout's exports/")
-    indexer.add_argument("--out", metavar="PATH", help=f"default: {index.INDEX_PATH}")
+    indexer.add_argument("--out", metavar="PATH", help="default: the package's keraszoo/presets/index.json")
     return parser
 
 
 def _pack(names: list[str], out: str) -> None:
+    from keraszoo.presets import lookup
+    from keraszoo.presets.archive import pack
+
     for spec in names or lookup.local_names():
         name, version = lookup.split_spec(spec)
         version_dir = lookup.preset_dir(name, version)
@@ -58,6 +60,9 @@ def _pack(names: list[str], out: str) -> None:
 
 
 def _index(exports: str | None, out: str | None) -> None:
+    from keraszoo.export.saved_model import list_versions
+    from keraszoo.presets import index, lookup
+
     exports = exports or lookup.checkout_exports()
     if exports is None or not os.path.isdir(exports):
         raise ValueError("no exports/ folder: run from a keraszoo checkout or pass --exports DIR")
@@ -72,6 +77,8 @@ def _index(exports: str | None, out: str | None) -> None:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    from keraszoo.presets import cards, lookup  # TensorFlow loads here, after --help
+
     try:
         if args.command == "pack":
             _pack(args.names, args.out)
@@ -96,8 +103,7 @@ def main(argv=None) -> int:
                 cards.update_readme(args.update_readme)
             print(cards.zoo_table())
     except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return _cli.error(err)
     return 0
 
 
