@@ -256,6 +256,9 @@ def train_and_evaluate(
         model = build(config, data.train_split.data_shape, strategy)
     _check_data_fits_likelihood(config, model, data.train_split)
     compile_model(config, model, strategy, data.steps_per_epoch)
+    if model.decoder_bias_init == "data_mean":  # a resumed run's weights then replace it
+        with strategy.scope():
+            model.initialize_output_bias(data.train_split.dataset)
     init_from = _init_from_preset(model, config.init_from_preset) if config.init_from_preset else None
     if chief:  # everything worked so far: record the config (nothing was written before)
         os.makedirs(workdir, exist_ok=True)
