@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-card", metavar="NAME", help="write exports/NAME/README.md from its manifest")
     commands = parser.add_subparsers(dest="command", metavar="{list,pack,index}")
     commands.add_parser("list", help="every preset and whether it is local, cached or remote")
-    packer = commands.add_parser("pack", help="write preset archives (NAME-VERSION.tar.gz) into a folder")
+    packer = commands.add_parser("pack", help="write preset archives (NAME-VERSION.tar) into a folder")
     packer.add_argument("names", nargs="*", metavar="NAME[:VERSION]", help="default: every local preset")
     packer.add_argument("--out", required=True, metavar="DIR", help="the folder to write the archives into")
     indexer = commands.add_parser("index", help="regenerate the package's preset index from exports/")

@@ -1,11 +1,12 @@
-"""Preset archives: one `.tar.gz` per preset version, written reproducibly and read defensively.
+"""Preset archives: one `.tar` per preset version, written reproducibly and read defensively.
 
-An archive `NAME-VERSION.tar.gz` holds the version directory as `NAME/VERSION/...` (the
+An archive `NAME-VERSION.tar` holds the version directory as `NAME/VERSION/...` (the
 SavedModel, its `variables/` and `keraszoo_manifest.json`), so that the folder it is
 extracted into is itself a preset root. `pack` writes the same bytes for the same files
-(sorted members, owner, group and times zeroed, fixed permissions, gzip without a name or a
-time stamp), so the sha256 recorded in the package's index (`keraszoo.presets.index`) is that
-of any archive packed from the same export with the same zlib.
+(sorted members, owner, group and times zeroed, fixed permissions), so the sha256 recorded in
+the package's index (`keraszoo.presets.index`) is that of any archive packed from the same
+export. The archive is not compressed: float weights barely compress, and a gzip stream's
+bytes depend on the zlib that wrote it, which would tie the index's sha256 to one build of it.
 
 An archive from elsewhere is not trusted: `check_members` refuses, before anything is
 extracted, any member with an absolute path, a `..` component, a place outside
@@ -16,7 +17,6 @@ member's name says unless told otherwise).
 
 from __future__ import annotations
 
-import gzip
 import os
 import posixpath
 import tarfile
@@ -33,8 +33,8 @@ class UnsafeArchiveError(ValueError):
 
 
 def archive_name(name: str, version: int) -> str:
-    """The file name of a preset version's archive, e.g. `gaussian_vae_mnist-3.tar.gz`."""
-    return f"{name}-{int(version)}.tar.gz"
+    """The file name of a preset version's archive, e.g. `gaussian_vae_mnist-3.tar`."""
+    return f"{name}-{int(version)}.tar"
 
 
 def missing_files(version_dir: str) -> list[str]:
@@ -59,7 +59,7 @@ def _files(version_dir: str) -> list[str]:
 
 
 def pack(version_dir: str, name: str, version: int, out_dir: str) -> str:
-    """Writes `out_dir/NAME-VERSION.tar.gz` from the version directory; returns its path.
+    """Writes `out_dir/NAME-VERSION.tar` from the version directory; returns its path.
 
     The bytes depend only on the files' paths and contents (see the module docstring)."""
     missing = missing_files(version_dir)
@@ -86,14 +86,13 @@ def pack(version_dir: str, name: str, version: int, out_dir: str) -> str:
         parts = posixpath.join(prefix, f).split("/")[:-1]
         dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
     try:
-        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-            with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                for d in sorted(dirs):
-                    tar.addfile(info(d, True))
-                for f in files:
-                    source = os.path.join(version_dir, *f.split("/"))
-                    with open(source, "rb") as content:
-                        tar.addfile(info(posixpath.join(prefix, f), False, os.path.getsize(source)), content)
+        with tarfile.open(tmp, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for d in sorted(dirs):
+                tar.addfile(info(d, True))
+            for f in files:
+                source = os.path.join(version_dir, *f.split("/"))
+                with open(source, "rb") as content:
+                    tar.addfile(info(posixpath.join(prefix, f), False, os.path.getsize(source)), content)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

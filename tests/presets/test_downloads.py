@@ -70,7 +70,7 @@ def test_pack_is_reproducible_and_complete(tmp_path):
     for path in copy.rglob("*"):  # other times and permissions, same contents
         os.utime(path, (1e9, 1e9))
     second = pack(str(copy), "gaussian_vae_digits", 1, str(tmp_path / "b"))
-    assert os.path.basename(first) == archive_name("gaussian_vae_digits", 1) == "gaussian_vae_digits-1.tar.gz"
+    assert os.path.basename(first) == archive_name("gaussian_vae_digits", 1) == "gaussian_vae_digits-1.tar"
     assert sha256_of(first) == sha256_of(second)
     members = check_members(first, "gaussian_vae_digits", 1)
     files = ["gaussian_vae_digits/1/" + f.replace(os.sep, "/") for f in _files_under(SOURCE)]
@@ -153,7 +153,7 @@ def test_unreachable_url(served, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     for url in (f"http://127.0.0.1:{port}", _url(tmp_path / "nowhere")):
-        with pytest.raises(PresetDownloadError, match=f"cannot download {url}/{NAME}-1.tar.gz"):
+        with pytest.raises(PresetDownloadError, match=f"cannot download {url}/{NAME}-1.tar"):
             keraszoo.from_preset(NAME, base_url=url)
         assert _files_under(home) == []
 

@@ -118,7 +118,7 @@ def _write_variant(folder, archive, keep=lambda m: True, extra=()):
 def test_installed_wheel_loads_presets_by_name(site, tmp_path):
     served = tmp_path / "served"
     assert presets_cli(["pack", NAME, "--out", str(served)]) == 0
-    archive = str(served / f"{NAME}-1.tar.gz")
+    archive = str(served / f"{NAME}-1.tar")
     elsewhere = tmp_path / "elsewhere"  # a working directory without the checkout
     elsewhere.mkdir()
     env = {"KERAS_HOME": str(tmp_path / "home"), "FRESH_HOME": str(tmp_path / "fresh")}
@@ -163,7 +163,7 @@ def test_installed_wheel_loads_presets_by_name(site, tmp_path):
         ),
         "UNSAFE": _write_variant(tmp_path / "unsafe", archive, extra=[f"{NAME}/1/../../../escaped"]),
     }  # fmt: skip
-    assert sha256_of(os.path.join(variants["INCOMPLETE"], f"{NAME}-1.tar.gz")) != sha256_of(archive)
+    assert sha256_of(os.path.join(variants["INCOMPLETE"], f"{NAME}-1.tar")) != sha256_of(archive)
     out = _run(site, OFFLINE_THEN_BAD_PATHS, {**env, **url, **variants}, elsewhere)
     np.testing.assert_allclose(out["cached"], expected, rtol=1e-6)
     assert out["unreachable"].startswith(

@@ -125,7 +125,7 @@ def test_cli_mistakes_answer_one_error_line(argv, message, capsys):
 def test_cli_packs_and_lists(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
     assert presets_cli(["pack", "gaussian_vae_digits", "--out", str(tmp_path)]) == 0
-    assert capsys.readouterr().out.strip() == str(tmp_path / "gaussian_vae_digits-1.tar.gz")
+    assert capsys.readouterr().out.strip() == str(tmp_path / "gaussian_vae_digits-1.tar")
     entry = read_index()["gaussian_vae_digits"]
     assert entry["sha256"] == sha256_of(str(tmp_path / entry["archive"]))
     assert presets_cli(["list"]) == 0
