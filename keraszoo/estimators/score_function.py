@@ -19,13 +19,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-ESTIMATORS = ("reparameterization", "reinforce")
+from keraszoo.estimators.estimator import Estimator, register_estimator, zero_valued
+
 BASELINES = ("none", "moving_average", "rloo")
-
-
-def zero_valued(surrogate: tf.Tensor) -> tf.Tensor:
-    """surrogate − sg(surrogate): value 0, gradient ∇ surrogate."""
-    return surrogate - tf.stop_gradient(surrogate)
 
 
 def score_function_surrogate(
@@ -50,3 +46,24 @@ def leave_one_out_baseline(signal: tf.Tensor, axis: int = 0) -> tf.Tensor:
     k = tf.cast(tf.shape(signal)[axis], signal.dtype)
     total = tf.reduce_sum(signal, axis=axis, keepdims=True)
     return (total - signal) / (k - 1.0)
+
+
+@register_estimator("reinforce")
+class Reinforce(Estimator):
+    """REINFORCE (Williams 1992) on the ELBO with the model's baseline (`ScoreFunctionBaseline`):
+    z is a constant, and the zero-valued surrogate −(f − b) log q_φ(z|x) carries the gradient."""
+
+    latents = ("continuous", "bernoulli", "categorical")
+    uses_baseline = True
+
+    def sample(self, model, q, params, seed, training):
+        return tf.stop_gradient(super().sample(model, q, params, seed, training))
+
+    def surrogate(self, model, x, q, params, samples, training):
+        objective = -samples.log_px + samples.regularizer
+        # The learning signal of the terms whose gradient reaches φ only through z.
+        signal = samples.log_px if model.uses_analytic_kl() else samples.log_px - samples.kl
+        objective += score_function_surrogate(
+            signal, q.log_prob(samples.z), model.baseline(signal, training=training)
+        )
+        return tf.reduce_mean(objective, axis=0)

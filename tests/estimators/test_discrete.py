@@ -5,10 +5,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from scipy import stats
 
+from keraszoo.distributions import bernoulli_kl_uniform, categorical_kl_uniform
 from keraszoo.estimators import (
-    bernoulli_kl_uniform,
     bernoulli_sample,
-    categorical_kl_uniform,
     categorical_sample,
     gumbel_from_uniform,
     gumbel_softmax,
