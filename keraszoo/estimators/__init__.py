@@ -4,6 +4,7 @@ by name (`get_estimator`), and the stateless ops they are built from.
 Every estimator module is imported here, so that its `@register_estimator` runs.
 """
 
+from keraszoo.estimators import arm as _arm  # noqa: F401  (registers)
 from keraszoo.estimators import pathwise as _pathwise  # noqa: F401  (registers)
 from keraszoo.estimators import score_function as _score_function  # noqa: F401  (registers)
 from keraszoo.estimators.discrete import (
