@@ -372,8 +372,8 @@ class VAE(ZooModel):
             Carlo KL; L_K ≥ the K-sample ELBO and increases towards log p(x) with K. The
             reported `neg_elbo` is the ELBO either way.
 
-    A family implements: `num_posterior_params`, `posterior`, `prior`, `sample_posterior`,
-    `encode_outputs`, and optionally `posterior_mode`, `kl_terms`, `importance_sample`,
+    A family sets `latent_kind` (which estimators apply) and implements: `num_posterior_params`,
+    `posterior`, `prior`, `sample_posterior`, `encode_outputs`, and optionally `posterior_mode`, `kl_terms`, `importance_sample`,
     `annealed` (a sampler whose τ or β is annealed and reported).
     """
 
