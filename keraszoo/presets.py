@@ -120,7 +120,9 @@ def from_preset(name: str, version: int | None = None, expected_class: type | No
     """The preset's Keras model (trainable, compile-ready) with its trained weights."""
     import keras
 
-    import keraszoo  # noqa: F401  (registers the classes `load_model` needs)
+    import keraszoo.models  # noqa: F401  (registers the classes `load_model` needs)
+    import keraszoo.optimizers  # noqa: F401
+    import keraszoo.schedules  # noqa: F401
 
     manifest = load_manifest(name, version)
     path = os.path.join(preset_dir(name, version), KERAS_MODEL)

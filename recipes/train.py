@@ -1,7 +1,7 @@
 """Command line: train a recipe, evaluate it, export a SavedModel and write pictures.
 
 python -m keraszoo.recipes.train gaussian_vae_digits --workdir runs/demo
-python -m keraszoo.recipes.train gaussian_vae_mnist --data-file shared/data/binarized_mnist.npz --epochs 5
+python -m keraszoo.recipes.train gaussian_vae_mnist --data-file data/binarized_mnist.npz --epochs 50
 python -m keraszoo.recipes.train --list
 
 `keraszoo-train` (a console script installed with the package) is the same command.
@@ -20,9 +20,10 @@ from keraszoo.recipes import available_recipes, get_config
 CONSOLE_SCRIPT = "keraszoo-train"
 
 DESCRIPTION = """\
-Train a keraszoo recipe under tf.distribute.MirroredStrategy (an existing workdir is resumed),
-evaluate -ELBO and the importance-weighted NLL on the test split, export a TF Serving
-SavedModel and write sample, reconstruction and training-curve pictures."""
+Train a keraszoo recipe under tf.distribute (an existing workdir is resumed), evaluate -ELBO and
+the importance-weighted NLL on the test split, export a TF Serving SavedModel and write sample,
+reconstruction and training-curve pictures. The strategy is `auto` unless --strategy says
+otherwise: MirroredStrategy over this host's GPUs when there are two or more, else none."""
 
 EPILOG = """recipes:
   {recipes}
@@ -31,10 +32,15 @@ examples:
   python -m keraszoo.recipes.train --list
   python -m keraszoo.recipes.train gaussian_vae_digits --workdir runs/demo
   python -m keraszoo.recipes.train gaussian_vae_digits --smoke --no-export
-  python -m keraszoo.recipes.train gaussian_vae_mnist --data-file shared/data/binarized_mnist.npz --epochs 5
+  python -m keraszoo.recipes.train gaussian_vae_mnist --data-file data/binarized_mnist.npz --epochs 50
   python -m keraszoo.recipes.train gaussian_vae_mnist --data-dir ~/tensorflow_datasets --no-download
   python -m keraszoo.recipes.train continuous_vae_digits --set model_config.posterior=kumaraswamy
 
+--data-file reads an .npz with arrays train, valid and test of shape (n, H, W) or (n, H, W, C),
+values {{0, 1}} or uint8 0..255, as np.savez(path, train=..., valid=..., test=...) writes it
+(README.md, "Data", shows how to build the binarized MNIST one from TFDS).
+
+TensorFlow's C++ start-up lines are hidden unless --verbose (or TF_CPP_MIN_LOG_LEVEL below 2).
 The console script `keraszoo-train` takes the same arguments."""
 
 
@@ -62,7 +68,11 @@ def _prog() -> str:
     return CONSOLE_SCRIPT if script.startswith(CONSOLE_SCRIPT) else "python -m keraszoo.recipes.train"
 
 
-def main(argv=None) -> int:
+def make_parser() -> argparse.ArgumentParser:
+    """The parser: the recipe, the CLI's own flags, and one flag per config field that declares a
+    help text (`keraszoo.training.config.add_flags`). Imports no TensorFlow."""
+    from keraszoo.training.config import add_flags
+
     parser = argparse.ArgumentParser(
         prog=_prog(),
         description=DESCRIPTION,
@@ -77,35 +87,7 @@ def main(argv=None) -> int:
         help="run directory (resumed if it exists); default runs/<recipe>",
     )
     parser.add_argument("--smoke", action="store_true", help="the recipe's small, fast variant")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--dataset")
-    parser.add_argument("--data-dir", help="TFDS data directory with the prepared dataset")
-    parser.add_argument("--data-file", help="local .npz with arrays train/valid/test (sets --dataset npz)")
-    parser.add_argument("--no-download", action="store_true", help="never try to download a TFDS dataset")
-    parser.add_argument(
-        "--export-dir",
-        help="SavedModel base directory (default runs/exports/, git-ignored; exports/ holds the "
-        "shipped presets)",
-    )
-    parser.add_argument("--no-export", action="store_true")
-    parser.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA")
-    parser.add_argument(
-        "--strategy",
-        choices=["auto", "mirrored", "multi_worker", "default"],
-        help="tf.distribute strategy: auto (the default: mirrored over this host's GPUs when "
-        "there are two or more, else none), mirrored (this host's GPUs, or the CPU), "
-        "multi_worker (the cluster in TF_CONFIG; start the same command on every worker) or "
-        "default (none)",
-    )
-    parser.add_argument("--eval-num-samples", type=int, help="k of the importance-weighted NLL")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument(
-        "--init-from-preset",
-        metavar="NAME[:VERSION]",
-        help="fine-tune: start from a preset's weights (keraszoo.list_presets(); newest version "
-        "unless VERSION is given)",
-    )
+    parser.add_argument("--no-export", action="store_true", help="no SavedModel export")
     parser.add_argument(
         "--set",
         action="append",
@@ -114,44 +96,49 @@ def main(argv=None) -> int:
         help="override a config field or a model_config entry, e.g. --set model_config.posterior=gamma "
         "--set model_config.estimator=reinforce (VALUE is parsed as JSON when it can be)",
     )
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ start-up lines")
+    add_flags(parser)
+    return parser
+
+
+def configure(args) -> object:
+    """The recipe's config with the command line's changes; raises ValueError naming a bad one."""
+    from keraszoo.training import TrainConfig
+    from keraszoo.training.config import flag_changes
+
+    config = TrainConfig.from_dict(get_config(args.recipe, smoke=args.smoke))
+    changes = flag_changes(args)
+    if args.data_file:
+        changes["dataset"] = "npz"
+    config = config.replace(**changes)
+    if config.export_name is None:  # a recipe's export is loaded by the recipe's name
+        config = config.replace(export_name=args.recipe)
+    if args.no_export:
+        config = config.replace(export_dir=None)
+    return apply_overrides(config, args.set)
+
+
+def main(argv=None) -> int:
+    parser = make_parser()
     args = parser.parse_args(argv)
     if args.list or not args.recipe:
         print("\n".join(available_recipes()))
         return 0
 
+    from keraszoo._cli import error, import_tensorflow
+
+    import_tensorflow(verbose=args.verbose)
     from keraszoo.data import DatasetUnavailableError
-    from keraszoo.training import TrainConfig, train_and_evaluate
+    from keraszoo.training import train_and_evaluate
 
     try:
-        config = TrainConfig.from_dict(get_config(args.recipe, smoke=args.smoke))
-        changes = {
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "dataset": "npz" if args.data_file else args.dataset,
-            "data_dir": args.data_dir,
-            "data_file": args.data_file,
-            "export_dir": args.export_dir,
-            "eval_num_samples": args.eval_num_samples,
-            "seed": args.seed,
-            "init_from_preset": args.init_from_preset,
-            "jit_compile": args.jit_compile or None,
-            "strategy": args.strategy,
-        }
-        if args.no_download:
-            changes["download"] = False
-        config = config.replace(**{k: v for k, v in changes.items() if v is not None})
-        if config.export_name is None:  # a recipe's export is loaded by the recipe's name
-            config = config.replace(export_name=args.recipe)
-        if args.no_export:
-            config = config.replace(export_dir=None)
-        config = apply_overrides(config, args.set)
+        config = configure(args)
         command = shlex.join(
             ["python", "-m", "keraszoo.recipes.train", *(sys.argv[1:] if argv is None else argv)]
         )
         results = train_and_evaluate(config, args.workdir or f"runs/{args.recipe}", command=command)
-    except (ValueError, DatasetUnavailableError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, DatasetUnavailableError, FileNotFoundError) as err:
+        return error(err)
     if not results["chief"]:
         print(f"Worker done: the chief wrote the results, pictures and export under {results['workdir']}.")
         return 0

@@ -8,6 +8,7 @@ from keraszoo.data.datasets import (
     Split,
     as_numpy,
     evaluation_binarize,
+    known_data_shape,
     load_split,
     make_pipeline,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "Split",
     "as_numpy",
     "evaluation_binarize",
+    "known_data_shape",
     "load_split",
     "make_pipeline",
 ]

@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
+import shutil
+import socket
 import zipfile
 import zlib
 
@@ -49,6 +52,20 @@ _TFDS = {  # TFDS name: ({split: TFDS split}, binary)
     "cifar10": (_holdout(45_000), False),
 }
 DATASETS = ("digits", "npz", *_TFDS)
+# The image shape of each named dataset, known without reading it (an .npz file's is its own).
+_DATA_SHAPES = {
+    "digits": (8, 8, 1),
+    "binarized_mnist": (28, 28, 1),
+    "mnist": (28, 28, 1),
+    "fashion_mnist": (28, 28, 1),
+    "cifar10": (32, 32, 3),
+}
+
+
+def known_data_shape(name: str) -> tuple[int, ...] | None:
+    """The image shape (H, W, C) of dataset `name` without loading it; None for "npz"."""
+    check_one_of("dataset", name, DATASETS)
+    return _DATA_SHAPES.get(name)
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -225,12 +242,92 @@ def _check_npz_values(path, key, images):
         )
 
 
+# Where TFDS downloads each dataset from (its builders' URLs): probed before a download, so that
+# a machine without a network fails in seconds, not after TFDS's ~30 retries (≈ 3.5 minutes).
+_DOWNLOAD_HOSTS = {
+    "binarized_mnist": ("www.cs.toronto.edu", 80),
+    "mnist": ("storage.googleapis.com", 443),
+    "fashion_mnist": ("fashion-mnist.s3-website.eu-central-1.amazonaws.com", 80),
+    "cifar10": ("www.cs.toronto.edu", 443),
+}
+PROBE_TIMEOUT_S = 5.0
+
+
+def _host_reachable(host: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _tfds_data_dir(data_dir):
+    if data_dir is not None:
+        return os.path.expanduser(data_dir)
+    return os.path.expanduser(os.environ.get("TFDS_DATA_DIR", os.path.join("~", "tensorflow_datasets")))
+
+
+@contextlib.contextmanager
+def _removing_new_files_on_error(directory: str):
+    """On an exception, removes what appeared in `directory` (and in its `downloads/`) since entry,
+    and `directory` itself if it did not exist: a failed download leaves no partial files."""
+    existed = os.path.isdir(directory)
+
+    def entries():
+        found = set()
+        for parent in (directory, os.path.join(directory, "downloads")):
+            if os.path.isdir(parent):
+                found |= {os.path.join(parent, e) for e in os.listdir(parent)}
+        return found
+
+    before = entries()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(directory, ignore_errors=True)
+        else:
+            for path in sorted(entries() - before, key=len, reverse=True):
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.remove(path)
+        raise
+
+
+@contextlib.contextmanager
+def _absl_quiet():
+    """TFDS's Python warnings (absl logging) off inside the block."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _tfds_split(name, split, data_dir, download):
     import tensorflow_datasets as tfds
 
     splits, binary = _TFDS[name]
+
+    def load(download_now):
+        return tfds.load(name, split=splits[split], data_dir=data_dir, download=download_now, with_info=True)
+
     try:
-        ds, info = tfds.load(name, split=splits[split], data_dir=data_dir, download=download, with_info=True)
+        try:  # a prepared dataset reads without a network (TFDS logs a warning when it is not)
+            with _absl_quiet():
+                ds, info = load(False)
+        except Exception:  # noqa: BLE001 - not prepared (TFDS raises anything from AssertionError on)
+            if not download:
+                raise
+            host, port = _DOWNLOAD_HOSTS[name]
+            if not _host_reachable(host, port):
+                raise ConnectionError(f"{host}:{port} cannot be reached") from None
+            with _removing_new_files_on_error(_tfds_data_dir(data_dir)):
+                ds, info = load(True)
     except Exception as err:  # noqa: BLE001 - TFDS raises anything from AssertionError to OSError
         raise DatasetUnavailableError(_unavailable_message(name, data_dir, download, err)) from None
     shape = tuple(info.features["image"].shape)
@@ -257,7 +354,8 @@ def _unavailable_message(name, data_dir, download, err):
         "What to do instead:\n"
         f'  - on a machine with a network, run `python -c "import tensorflow_datasets as tfds; '
         f"tfds.load('{name}', data_dir='DIR')\"` and pass --data-dir DIR;\n"
-        "  - or use a local file: --dataset npz --data-file PATH.npz (arrays train/valid/test);\n"
+        "  - or use a local file: --data-file PATH.npz (arrays train/valid/test of shape (n, H, W) "
+        "or (n, H, W, C), values {0, 1} or uint8 0..255, as written by np.savez);\n"
         "  - or use the embedded dataset: --dataset digits (works offline)."
     )
 

@@ -33,9 +33,7 @@ import argparse
 import csv
 import os
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from keraszoo.viz import _pyplot, _save_figure
 
@@ -83,6 +81,8 @@ def _variant(model, estimator: str, baseline: str, num_samples: int, objective: 
 
 def _reference(model, x, objective: str, num_samples: int, reference_samples: int, seed: int):
     """An unbiased low-variance estimate of the encoder gradient of `objective` (module docstring)."""
+    import tensorflow as tf
+
     continuous = model.latent_kind not in ("bernoulli", "categorical")  # reparameterizable
     if objective == "elbo":
         estimator, baseline = ("reparameterization", "none") if continuous else ("reinforce", "rloo")
@@ -98,6 +98,7 @@ def _gradient_function(model):
     """A compiled (x, seed) → flat encoder gradient of the training objective, at the samples
     training draws (relaxed ones for a relaxing estimator); stateful parts such as a moving-average
     baseline are read, not updated."""
+    import tensorflow as tf
 
     @tf.function
     def gradient(x, seed):
@@ -110,6 +111,8 @@ def _gradient_function(model):
 
 
 def _encoder_gradient(model, x, seed) -> np.ndarray:
+    import tensorflow as tf
+
     return _gradient_function(model)(x, tf.constant(seed, tf.int32)).numpy()
 
 
@@ -118,6 +121,9 @@ def gradient_statistics(
 ) -> list[dict]:
     """One row per (estimator, baseline, num_samples[, objective]) (None: `default_estimators`):
     relative bias, variance, relative std against the reference of the row's objective."""
+    import keras
+    import tensorflow as tf
+
     x = tf.convert_to_tensor(x, model.compute_dtype)
     estimators = default_estimators(model) if estimators is None else estimators
     references = {}
@@ -189,8 +195,6 @@ def plot(rows: list[dict], path: str) -> str:
 
 
 def main(argv=None) -> int:
-    from keraszoo.data import load_split, make_pipeline
-
     parser = argparse.ArgumentParser(
         prog="python -m keraszoo.diagnostics.gradients", description=__doc__.split("\n")[0]
     )
@@ -198,19 +202,40 @@ def main(argv=None) -> int:
         "--model", required=True, help="a saved .keras zoo model (e.g. runs/demo/model.keras)"
     )
     parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--data-file")
-    parser.add_argument("--data-dir")
+    parser.add_argument("--data-file", help="local .npz with arrays train, valid, test (sets --dataset npz)")
+    parser.add_argument("--data-dir", help="TFDS data directory with the prepared dataset")
+    parser.add_argument("--no-download", action="store_true", help="never try to download a TFDS dataset")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=100, help="gradient draws per estimator")
     parser.add_argument("--reference-samples", type=int, default=1000)
     parser.add_argument("--out", default="diagnostics")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ start-up lines")
     args = parser.parse_args(argv)
-    import keraszoo  # noqa: F401  (registers the model classes for loading)
 
-    model = keras.models.load_model(args.model)
-    split = load_split(
-        "npz" if args.data_file else args.dataset, "test", data_dir=args.data_dir, path=args.data_file
-    )
+    from keraszoo._checks import check_positive
+    from keraszoo._cli import error, import_tensorflow
+
+    try:  # before TensorFlow loads (seconds): a mistyped path is answered at once
+        _check_model_path(args.model)
+        for name in ("batch_size", "repeats", "reference_samples"):
+            check_positive(name, getattr(args, name), integer=True)
+    except ValueError as err:
+        return error(err)
+    import_tensorflow(verbose=args.verbose)
+    import keraszoo.models  # noqa: F401  (registers the model classes for loading)
+    from keraszoo.data import DatasetUnavailableError, load_split, make_pipeline
+
+    try:
+        model = _load_zoo_model(args.model)
+        split = load_split(
+            "npz" if args.data_file else args.dataset,
+            "test",
+            data_dir=args.data_dir,
+            download=not args.no_download,
+            path=args.data_file,
+        )
+    except (ValueError, DatasetUnavailableError) as err:
+        return error(err)
     binarize = "static" if model.likelihood.binary_data else "none"
     x = next(iter(make_pipeline(split, args.batch_size, binarize=binarize)))
     rows = gradient_statistics(model, x, repeats=args.repeats, reference_samples=args.reference_samples)
@@ -225,6 +250,33 @@ def main(argv=None) -> int:
     print(table)
     print("plot:", plot(rows, os.path.join(args.out, "gradient_statistics.png")))
     return 0
+
+
+def _check_model_path(path: str) -> None:
+    if not path.endswith(".keras"):
+        raise ValueError(f"Expected a .keras file saved by a zoo model. Received: --model {path!r}")
+    if not os.path.isfile(path):
+        raise ValueError(f"No such file. Received: --model {path!r}")
+
+
+def _load_zoo_model(path: str):
+    """The zoo model saved at `path`; ValueError naming `--model` for anything else."""
+    import keras
+
+    from keraszoo.models import VAE
+
+    _check_model_path(path)
+    try:
+        model = keras.models.load_model(path)
+    except Exception as err:  # noqa: BLE001 - a damaged archive raises anything from zipfile to Keras
+        first = str(err).splitlines()[0][:300] if str(err) else ""
+        raise ValueError(f"Cannot load --model {path!r} ({type(err).__name__}: {first})") from None
+    if not isinstance(model, VAE):
+        raise ValueError(
+            f"Expected a VAE zoo model (the estimators compared act on its encoder). Received: "
+            f"--model {path!r}, a {type(model).__name__}"
+        )
+    return model
 
 
 if __name__ == "__main__":

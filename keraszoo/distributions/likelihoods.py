@@ -67,6 +67,14 @@ class Likelihood:
         with tf.control_dependencies([check]):
             return tf.identity(x)
 
+    def outputs_for_mean(self, mean: tf.Tensor) -> tf.Tensor:
+        """The decoder output whose mean is `mean` (the inverse of `mean`), used to start the
+        decoder's output bias at the data's mean (`decoder_bias_init="data_mean"`)."""
+        raise ValueError(
+            f"The {self.name!r} likelihood has no closed-form inverse of its mean, so "
+            "decoder_bias_init='data_mean' cannot set its output bias; use 'bernoulli' or 'gaussian'."
+        )
+
     def get_config(self) -> dict:
         return {"name": self.name}
 
@@ -88,6 +96,12 @@ class Bernoulli(Likelihood):
     def mean(self, outputs):
         return tf.sigmoid(outputs)
 
+    def outputs_for_mean(self, mean):
+        """logit(mean), with the mean clipped to [1e-3, 1 − 1e-3], so that a pixel never (always)
+        on in the data starts at a finite logit (∓6.9)."""
+        mean = tf.clip_by_value(tf.convert_to_tensor(mean, tf.float32), 1e-3, 1.0 - 1e-3)
+        return tf.math.log(mean) - tf.math.log1p(-mean)
+
 
 class Gaussian(Likelihood):
     """N(x; m, scale²) with a fixed scale. With scale² = 1/2 the log density is −‖x − m‖² + const."""
@@ -103,6 +117,9 @@ class Gaussian(Likelihood):
 
     def mean(self, outputs):
         return outputs
+
+    def outputs_for_mean(self, mean):
+        return tf.convert_to_tensor(mean, tf.float32)
 
     def get_config(self):
         return {"name": self.name, "scale": self.scale}

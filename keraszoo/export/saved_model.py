@@ -41,7 +41,7 @@ import tempfile
 
 import keras
 
-import keraszoo
+from keraszoo._version import __version__
 from keraszoo.export.warmup import write_warmup_requests
 
 MANIFEST = "keraszoo_manifest.json"
@@ -142,7 +142,7 @@ def export_model(
         save_without_optimizer(model, os.path.join(tmp, KERAS_MODEL))
         write_warmup_requests(tmp, {name: signature for name, (_, signature) in endpoints.items()})
         manifest = {
-            "keraszoo_version": keraszoo.__version__,
+            "keraszoo_version": __version__,
             "model": model.registry_name,
             "model_name": model_name,
             "version": version,

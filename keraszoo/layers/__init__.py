@@ -12,8 +12,9 @@ from keraszoo.layers.backbones import (
 from keraszoo.layers.baseline import ScoreFunctionBaseline
 from keraszoo.layers.gumbel import GumbelSigmoid, GumbelSoftmax
 from keraszoo.layers.moving_average import MovingAverage
-from keraszoo.layers.schedules import BetaSchedule, ExponentialSchedule, TemperatureSchedule, as_schedule
 from keraszoo.layers.smoothing import Smoothing
+from keraszoo.layers.vector_quantizer import VectorQuantizer, VectorQuantizerEMA, usage_perplexity
+from keraszoo.schedules import BetaSchedule, ExponentialSchedule, TemperatureSchedule, as_schedule
 
 __all__ = [
     "BACKBONES",
@@ -26,9 +27,12 @@ __all__ = [
     "ScoreFunctionBaseline",
     "Smoothing",
     "TemperatureSchedule",
+    "VectorQuantizer",
+    "VectorQuantizerEMA",
     "as_schedule",
     "build_decoder",
     "build_encoder",
     "normalize_backbone",
     "spatial_grid",
+    "usage_perplexity",
 ]

@@ -1,7 +1,7 @@
 """Base of the samplers whose sharpness is annealed: Gumbel-softmax (τ) and smoothing (β).
 
 Holds the annealed value as a non-trainable weight set by `anneal(step)` from a schedule
-(keraszoo.layers.schedules), a seed generator, and replica-aware open-interval uniform noise
+(keraszoo.schedules), a seed generator, and replica-aware open-interval uniform noise
 (each tf.distribute replica takes its slice of the global batch's noise, keraszoo.random).
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keraszoo.layers.schedules import as_schedule
 from keraszoo.random import open_uniform, replica_slice_noise
+from keraszoo.schedules import as_schedule
 
 
 class AnnealedSampler(keras.layers.Layer):

@@ -10,7 +10,7 @@ In training (`training=True`) the layers return relaxed samples (with `hard=True
 one-hot / binary sample in the forward pass and the relaxed sample's gradient, "ST
 Gumbel-softmax"); in inference they return exact samples (Gumbel-max; 1[l + L > 0]). τ is
 non-trainable layer state set by `anneal(step)` from a `TemperatureSchedule`
-(keraszoo.layers.schedules), so that τ is a function of the optimizer step and resumes exactly
+(keraszoo.schedules), so that τ is a function of the optimizer step and resumes exactly
 with it. Noise comes from stateless seeds,
 with each tf.distribute replica taking its slice of the global batch's noise
 (keraszoo.random).
@@ -30,8 +30,8 @@ from keraszoo.estimators.discrete import (
     relaxed_bernoulli,
 )
 from keraszoo.layers.annealed import AnnealedSampler
-from keraszoo.layers.schedules import TemperatureSchedule
 from keraszoo.random import as_seed
+from keraszoo.schedules import TemperatureSchedule
 
 
 class _Relaxation(AnnealedSampler):

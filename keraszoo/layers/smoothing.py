@@ -14,8 +14,8 @@ import tensorflow as tf
 from keraszoo._checks import check_one_of
 from keraszoo.distributions.smoothing import SMOOTHING_FUNCTIONS, smooth
 from keraszoo.layers.annealed import AnnealedSampler
-from keraszoo.layers.schedules import BetaSchedule
 from keraszoo.random import as_seed
+from keraszoo.schedules import BetaSchedule
 
 
 @keras.saving.register_keras_serializable(package="keraszoo")

@@ -21,6 +21,7 @@ the global-batch mean. Metrics are `keras.metrics` trackers, which all-reduce ac
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import keras
@@ -49,6 +50,23 @@ def check_batch(argument: str, value: tf.Tensor, shape: tuple[int, ...]) -> tf.T
     return value
 
 
+DECODER_BIAS_INITS = ("data_mean",)  # or None
+
+
+def data_mean(data, data_shape: tuple[int, ...]) -> tf.Tensor:
+    """The mean example of `data` (an array, or a `tf.data.Dataset` of examples or batches of
+    them), shape `data_shape`, accumulated in float64."""
+    if not isinstance(data, tf.data.Dataset):
+        data = tf.data.Dataset.from_tensor_slices(tf.convert_to_tensor(data))
+    total, count = tf.zeros(data_shape, tf.float64), 0
+    for x in data.batch(1024) if tuple(data.element_spec.shape) == tuple(data_shape) else data:
+        x = tf.cast(check_batch("data", x, data_shape), tf.float64)
+        total, count = total + tf.reduce_sum(x, axis=0), count + int(x.shape[0])
+    if not count:
+        raise ValueError("Expected `data` with at least one example. Received: an empty dataset")
+    return total / count
+
+
 class ZooModel(keras.Model):
     """Base class of every zoo model: one interface for training, export and serving.
 
@@ -67,6 +85,12 @@ class ZooModel(keras.Model):
             policy). Everything else (likelihoods, KLs, losses, estimators, baselines, EMA
             codebooks and VQ distances, the code prior) computes in the model's own `dtype`
             (float32 unless given, whatever the global policy).
+        decoder_bias_init: `None` (Keras's zeros) or `"data_mean"`: the decoder's output bias
+            starts where the decoder's mean is the training set's mean image (for a Bernoulli
+            likelihood its logit), as in the IWAE authors' code (Burda et al. 2016): the first
+            steps then learn structure rather than the average brightness. The training
+            recipes apply it from the training split; a library user calls
+            `initialize_output_bias(train_data)` before `fit`.
 
     Call arguments:
         x: a batch of examples, shape `(batch,) + data_shape`.
@@ -96,6 +120,7 @@ class ZooModel(keras.Model):
         validate_inputs: bool = True,
         seed: int | None = None,
         backbone_dtype: str | None = None,
+        decoder_bias_init: str | None = None,
         **kwargs,
     ):
         kwargs.setdefault("dtype", "float32")  # only the backbones follow a mixed policy (`backbone_dtype`)
@@ -106,6 +131,9 @@ class ZooModel(keras.Model):
         self.likelihood = get_likelihood(likelihood)
         self.validate_inputs = bool(validate_inputs)
         self.seed = seed
+        if decoder_bias_init is not None:
+            check_one_of("decoder_bias_init", decoder_bias_init, DECODER_BIAS_INITS)
+        self.decoder_bias_init = decoder_bias_init
         self.encoder_spec = normalize_backbone(encoder if encoder is not None else self.default_encoder)
         self.decoder_spec = normalize_backbone(decoder if decoder is not None else self.encoder_spec)
         try:
@@ -233,6 +261,22 @@ class ZooModel(keras.Model):
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
     # ------------------------------------------------------------------ public API
+    def initialize_output_bias(self, data) -> tf.Tensor:
+        """Sets the decoder's output bias to the likelihood's output for the mean example of
+        `data` (`decoder_bias_init="data_mean"`; call it before training), and returns the mean.
+
+        A dense output layer gets one bias per pixel; a convolutional one (conv and resnet
+        backbones) one per channel, from the channel's mean over pixels. `data`: an array or a
+        `tf.data.Dataset` of examples (or of batches) of `data_shape`.
+        """
+        mean = data_mean(data, self.data_shape)
+        bias = self.decoder.get_layer("outputs").bias
+        if bias.shape[0] != math.prod(self.data_shape):  # one bias per channel
+            mean = tf.reduce_mean(tf.reshape(mean, [-1, self.data_shape[-1]]), axis=0)
+        outputs = self.likelihood.outputs_for_mean(tf.cast(mean, tf.float32))
+        bias.assign(tf.cast(tf.reshape(outputs, [-1]), bias.dtype))
+        return mean
+
     def _check_batch(self, x, argument="x"):
         return check_batch(argument, tf.convert_to_tensor(x, self.compute_dtype), self.data_shape)
 
@@ -342,6 +386,7 @@ class ZooModel(keras.Model):
             "validate_inputs": self.validate_inputs,
             "seed": self.seed,
             "backbone_dtype": self.backbone_dtype,
+            "decoder_bias_init": self.decoder_bias_init,
         }
 
 

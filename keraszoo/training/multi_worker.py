@@ -40,6 +40,7 @@ import shutil
 import socket
 import tempfile
 import time
+import weakref
 
 import keras
 import tensorflow as tf
@@ -100,9 +101,29 @@ def barrier(strategy: tf.distribute.Strategy) -> None:
     tf.function(lambda: strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", 1.0)))()
 
 
+# One traced test step per (model, strategy): a new `tf.function` per call would be traced again
+# at every call (every epoch's validation, then the test split).
+_TEST_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def traced_test_step(model: keras.Model, strategy: tf.distribute.Strategy):
+    """The `tf.function` running `model.test_step` under `strategy`, made once and reused (with
+    `reduce_retracing`: a last, smaller batch does not add a trace per shape)."""
+    steps = _TEST_STEPS.setdefault(model, {})
+    if id(strategy) not in steps:
+        model_ref = weakref.ref(model)  # the cache must not keep its key alive
+
+        def step(batch):
+            return strategy.run(model_ref().test_step, args=(batch,))
+
+        # The strategy is kept with its function, so that its id is not reused while cached.
+        steps[id(strategy)] = (strategy, tf.function(step, reduce_retracing=True))
+    return steps[id(strategy)][1]
+
+
 def evaluate_loop(model: keras.Model, strategy: tf.distribute.Strategy, dataset) -> dict:
     """`Model.evaluate` for any strategy: the mean of each metric over `dataset`."""
-    step = tf.function(lambda batch: strategy.run(model.test_step, args=(batch,)))
+    step = traced_test_step(model, strategy)
     model.reset_metrics()
     for batch in distribute(strategy, dataset):
         step(batch)

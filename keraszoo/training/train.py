@@ -19,22 +19,22 @@ import os
 import shlex
 import sys
 import tempfile
+import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keraszoo.data import as_numpy, evaluation_binarize, load_split, make_pipeline
+from keraszoo.data import as_numpy, evaluation_binarize, known_data_shape, load_split, make_pipeline
 from keraszoo.export import export_model
 from keraszoo.export.manifest import git_commit, machine_description, sha256_of
 from keraszoo.models import build_model
 from keraszoo.optimizers import FusedAdam
 from keraszoo.presets import from_preset, load_manifest, split_spec
 from keraszoo.training.best import KeepBest, TrainingClock, ValidateAveraged
-from keraszoo.training.config import TrainConfig
+from keraszoo.training.config import TrainConfig, resumable_fields
 from keraszoo.training.evaluation import evaluate_bounds, reseed, to_float_dict
 from keraszoo.training.multi_worker import evaluate_loop, fit_loop, is_chief, writable_dir
-from keraszoo.training.schedules import make_learning_rate
 
 
 def make_strategy(config: TrainConfig) -> tf.distribute.Strategy:
@@ -94,14 +94,20 @@ def mirrored_strategy(devices) -> tf.distribute.MirroredStrategy:
     return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
 
 
-def build_and_compile(config: TrainConfig, data_shape, strategy, steps_per_epoch: int = 1) -> keras.Model:
-    """Builds the zoo model and its optimizer (with the config's learning-rate schedule, whose
-    epochs are `steps_per_epoch` optimizer steps) inside `strategy.scope()`."""
+def build(config: TrainConfig, data_shape, strategy) -> keras.Model:
+    """The zoo model of `config` for data of `data_shape`, built inside `strategy.scope()`."""
+    keras.utils.set_random_seed(config.seed)
     with strategy.scope():
-        model = build_model(config.model, data_shape=data_shape, seed=config.seed, **config.model_config)
+        return build_model(config.model, data_shape=data_shape, seed=config.seed, **config.model_config)
+
+
+def compile_model(config: TrainConfig, model: keras.Model, strategy, steps_per_epoch: int = 1) -> keras.Model:
+    """Compiles `model` with its optimizer (the config's learning rate, whose schedule's epochs are
+    `steps_per_epoch` optimizer steps) inside `strategy.scope()`."""
+    with strategy.scope():
         model.compile(
             optimizer=FusedAdam(
-                make_learning_rate(config.learning_rate, steps_per_epoch),
+                config.make_learning_rate(steps_per_epoch),
                 **config.adam,
                 **({"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum else {}),
             ),
@@ -109,6 +115,11 @@ def build_and_compile(config: TrainConfig, data_shape, strategy, steps_per_epoch
             steps_per_execution=config.steps_per_execution,
         )
     return model
+
+
+def build_and_compile(config: TrainConfig, data_shape, strategy, steps_per_epoch: int = 1) -> keras.Model:
+    """`build`, then `compile_model`."""
+    return compile_model(config, build(config, data_shape, strategy), strategy, steps_per_epoch)
 
 
 def evaluation_pipeline(config: TrainConfig, test_split) -> tf.data.Dataset:
@@ -127,29 +138,99 @@ def evaluation_pipeline(config: TrainConfig, test_split) -> tf.data.Dataset:
     return make_pipeline(test_split, config.eval_batch_size, binarize=binarize, seed=config.seed + 1)
 
 
-def _load(config: TrainConfig, split: str):
-    return load_split(
-        config.dataset,
-        split,
-        data_dir=config.data_dir,
-        download=config.download,
-        path=config.data_file,
-    )
+# ---------------------------------------------------------------------------------------------
+# The training loop, chosen once from the strategy.
 
 
-def _check_data_fits_likelihood(config, model, split):
-    if model.likelihood.binary_data and not split.binary and config.binarize == "none":
-        raise ValueError(
-            f"The {model.likelihood.name!r} likelihood needs binary data, but dataset "
-            f"{config.dataset!r} has intensities and binarize='none'. Choose binarize='static' "
-            "or 'dynamic', or a likelihood for intensities ('gaussian', 'continuous_bernoulli')."
+class KerasLoop:
+    """One host (no distribution or MirroredStrategy): Keras's own `fit` and `evaluate`."""
+
+    def __init__(self, strategy: tf.distribute.Strategy):
+        self.strategy = strategy
+
+    def fit(self, model, train_ds, val_ds, epochs, keep, callbacks, workdir, history_csv, verbose, config):
+        """Trains `epochs` (resuming from `workdir`); `keep`: KeepBest, run before the epoch's backup."""
+        # Our pipeline shuffles; `shuffle=False` stops Keras warning that it cannot shuffle a Dataset.
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=epochs,
+            callbacks=[
+                ValidateAveraged(),  # validation scores the averaged weights (if `ema_momentum`)
+                *keep,  # before the backup: an epoch is kept, then backed up
+                keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"), delete_checkpoint=False),
+                keras.callbacks.CSVLogger(history_csv, append=True),
+                keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
+                *callbacks,
+            ],
+            verbose=verbose,
+            shuffle=False,
         )
+
+    def evaluate(self, model, dataset) -> dict:
+        return model.evaluate(dataset, verbose=0, return_dict=True)
+
+    second_stage_fit = None  # the second stage uses `Model.fit` too
+
+
+class MultiWorkerLoop(KerasLoop):
+    """MultiWorkerMirroredStrategy: our loop of the model's own train and test steps
+    (`keraszoo.training.multi_worker`; Keras 3's `fit` fails under this strategy)."""
+
+    def fit(self, model, train_ds, val_ds, epochs, keep, callbacks, workdir, history_csv, verbose, config):
+        chief_only = (
+            [keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"))]
+            if is_chief(self.strategy)
+            else []
+        )
+        fit_loop(model, self.strategy, train_ds, epochs, validation_data=val_ds,
+                 callbacks=[*keep, *chief_only, *callbacks], verbose=verbose,
+                 backup_dir=os.path.join(workdir, "backup"), history_csv=history_csv,
+                 steps_per_execution=config.steps_per_execution)  # fmt: skip
+
+    def evaluate(self, model, dataset) -> dict:
+        return evaluate_loop(model, self.strategy, dataset)
+
+    def second_stage_fit(self, model, dataset, epochs, verbose):
+        return fit_loop(model, self.strategy, dataset, epochs, verbose=verbose)
+
+
+LOOPS = {"multi_worker": MultiWorkerLoop}  # every other strategy: KerasLoop
+
+
+def training_loop(config: TrainConfig, strategy: tf.distribute.Strategy) -> KerasLoop:
+    """The loop that fits and evaluates under `config.strategy`."""
+    return LOOPS.get(config.strategy, KerasLoop)(strategy)
+
+
+# ---------------------------------------------------------------------------------------------
+# train_and_evaluate: validate -> resume check -> data -> fit -> evaluate -> export.
+
+
+@dataclasses.dataclass
+class Data:
+    """The splits of a run and their pipelines."""
+
+    train_split: object
+    test_split: object
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    test: tf.data.Dataset
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, int(self.train.cardinality()))  # unknown (< 0) or empty: schedules count steps
 
 
 def train_and_evaluate(
     config: TrainConfig | dict, workdir: str, callbacks=(), verbose: int = 1, command: str | None = None
 ) -> dict:
     """Trains `config.model` on `config.dataset`, evaluates on the test split, exports.
+
+    One pass: the config and the model it builds are validated, and a resumed work directory's
+    config is checked, before anything is written (a typo or an offline dataset leaves the work
+    directory usable by the corrected command); then the data loads, the model trains under the
+    loop of its strategy, the best epoch is evaluated, and the chief exports and writes results.
 
     Args:
         config: a `TrainConfig` (or its dict form).
@@ -163,62 +244,29 @@ def train_and_evaluate(
     Returns:
         The results dict also written to `<workdir>/results.json`.
     """
-    if isinstance(config, dict):
-        config = TrainConfig.from_dict(config)
+    config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     if verbose == 1 and not sys.stdout.isatty():
         verbose = 2  # a bar redrawn with control codes is noise in a log: one line per epoch
     strategy = make_strategy(config)  # first: MultiWorkerMirroredStrategy precedes other TF work
+    loop = training_loop(config, strategy)
     chief = is_chief(strategy)  # writes the run's files; other workers write temporary ones
-    if chief:  # refuse early, but write nothing until the data loads and the model builds
-        check_resume(config, workdir, record=False)
-        if config.export_dir:
-            check_writable("export_dir", config.export_dir)
-    keras.utils.set_random_seed(config.seed)
-
-    train_split, val_split, test_split = (_load(config, s) for s in ("train", "validation", "test"))
-    pipeline = dict(binarize=config.binarize, seed=config.seed)
-    train_ds = make_pipeline(train_split, config.batch_size, shuffle=True, drop_remainder=True, **pipeline)
-    eval_binarize = evaluation_binarize(config.binarize)
-    val_ds = make_pipeline(val_split, config.batch_size, **{**pipeline, "binarize": eval_binarize})
-    test_ds = evaluation_pipeline(config, test_split)
-
-    steps_per_epoch = max(1, int(train_ds.cardinality()))  # unknown (< 0) or empty: schedules count steps
-    model = build_and_compile(config, train_split.data_shape, strategy, steps_per_epoch)
-    _check_data_fits_likelihood(config, model, train_split)
+    model = validate(config, workdir, strategy, chief)
+    data = load_data(config)
+    if model is None or tuple(model.data_shape) != tuple(data.train_split.data_shape):
+        model = build(config, data.train_split.data_shape, strategy)
+    _check_data_fits_likelihood(config, model, data.train_split)
+    compile_model(config, model, strategy, data.steps_per_epoch)
+    if model.decoder_bias_init == "data_mean":  # a resumed run's weights then replace it
+        with strategy.scope():
+            model.initialize_output_bias(data.train_split.dataset)
     init_from = _init_from_preset(model, config.init_from_preset) if config.init_from_preset else None
-    if chief:  # the config is valid: record it (a typo or an offline download left nothing behind)
+    if chief:  # everything worked so far: record the config (nothing was written before)
         os.makedirs(workdir, exist_ok=True)
         check_resume(config, workdir)
+    _warn_if_average_outlasts_training(config, data.steps_per_epoch)
 
-    history_csv = os.path.join(workdir, "history.csv")
-    best_dir = os.path.join(workdir, "best")
-    clock = TrainingClock(os.path.join(workdir, "clock.json") if chief else None)
-    with writable_dir(strategy, best_dir) as best_writes:
-        best = KeepBest(best_writes, "val_" + model.selection_metric, config.patience, source=best_dir)
-        if not best.state["stopped"]:  # an early-stopped run is finished: resuming does not train on
-            _fit(config, model, strategy, train_ds, val_ds, best, workdir, history_csv, [clock, *callbacks],
-                 verbose)  # fmt: skip
-        elif verbose:
-            print(
-                f"Stopped early at epoch {best.state['last_epoch']} "
-                f"(patience {config.patience}): not training."
-            )
-        # The evaluated and exported model is the best validation epoch's (static binarization
-        # overfits).
-        with strategy.scope():  # the optimizer is built in scope if this run trained nothing
-            best_epoch = best.restore(model) if config.keep_best else None
-    if config.prior_epochs and model.second_stage:
-        with strategy.scope():
-            model.fit_second_stage(train_ds, config.prior_epochs, verbose=verbose if chief else 0,
-                                   fit=_fit_function(config, strategy))  # fmt: skip
-    clock.save()  # with the second stage's time
-    train_seconds = clock.seconds()
-    # The family's own figures (reconstruction term, KL, τ or β, perplexity and codes used, ...),
-    # from a fixed point of the noise stream: re-evaluating the same weights gives the same figures.
-    with strategy.scope():
-        reseed(model, config.seed + 1)
-    own = evaluate_loop(model, strategy, test_ds) if config.strategy == "multi_worker" else (
-        model.evaluate(test_ds, verbose=0, return_dict=True))  # fmt: skip
+    best, best_epoch, clock = fit(config, model, loop, data, workdir, callbacks, verbose)
+    own = evaluate(config, model, loop, data)  # collective: every worker takes part
     if not chief:  # the chief evaluates and writes; nothing below is collective
         return {
             "chief": False,
@@ -226,18 +274,11 @@ def train_and_evaluate(
             "workdir": os.path.abspath(workdir),
         }
     model.save(os.path.join(workdir, "model.keras"))
-
-    if verbose:
-        print(f"Evaluating on the test split (importance-weighted NLL, k={config.eval_num_samples}) ...")
-    metrics = to_float_dict(
-        evaluate_bounds(model, test_ds, config.eval_num_samples, seed=config.seed, verbose=verbose)
-    )
-    metrics["metrics"] = {k: float(v) for k, v in own.items() if k not in ("loss", "neg_elbo")}
     results = {
         "config": config.to_dict(),
-        "test": metrics,
-        "train_seconds": train_seconds,  # every session of a resumed run
-        "train_seconds_this_run": train_seconds - clock.before,
+        "test": test_metrics(config, model, data, own, verbose),
+        "train_seconds": clock.seconds(),  # every session of a resumed run
+        "train_seconds_this_run": clock.seconds() - clock.before,
         "best_epoch": best_epoch,
         "selected_on": best.monitor if config.keep_best else None,
         "init_from": init_from,
@@ -245,73 +286,135 @@ def train_and_evaluate(
         "chief": True,
         "workdir": os.path.abspath(workdir),
     }
-    if config.pictures:
-        results["pictures"] = write_pictures(model, test_split, history_csv, workdir, config.seed)
-    if config.export_dir:
-        results["export"] = export_model(
-            model,
-            config.export_dir,
-            config.export_name,
-            metadata=_manifest_metadata(config, model, results, command),
-        )
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(results, f, indent=2, default=str)
+    export(config, model, data, results, workdir, command)
     return results
 
 
-def _fit(config, model, strategy, train_ds, val_ds, best, workdir, history_csv, callbacks, verbose):
-    """`Model.fit` on one host; our loop of the model's own train step under multi-worker."""
-    keep = [best] if config.keep_best else []
-    if config.strategy == "multi_worker":
-        chief_only = (
-            [keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"))] if is_chief(strategy) else []
+def validate(config: TrainConfig, workdir: str, strategy, chief: bool):
+    """Everything that can be checked before the data loads, writing nothing: the model config
+    (by building the model, when the dataset's image shape is known without reading it), a work
+    directory that holds another config's run, and the export directory. Returns the model built,
+    or None."""
+    shape = known_data_shape(config.dataset)
+    model = build(config, shape, strategy) if shape else None
+    if chief:
+        check_resume(config, workdir, record=False)
+        if config.export_dir:
+            check_writable("export_dir", config.export_dir)
+    return model
+
+
+def load_data(config: TrainConfig) -> Data:
+    """The three splits and their pipelines (training: shuffled, binarized as configured)."""
+    train_split, val_split, test_split = (
+        load_split(
+            config.dataset, s, data_dir=config.data_dir, download=config.download, path=config.data_file
         )
-        fit_loop(model, strategy, train_ds, config.epochs, validation_data=val_ds,
-                 callbacks=[*keep, *chief_only, *callbacks], verbose=verbose,
-                 backup_dir=os.path.join(workdir, "backup"), history_csv=history_csv,
-                 steps_per_execution=config.steps_per_execution)  # fmt: skip
-        return
-    # The pipeline shuffles; `shuffle=False` only stops Keras warning that it cannot.
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.epochs,
-        callbacks=[
-            ValidateAveraged(),  # validation scores the averaged weights (if `ema_momentum`)
-            *keep,  # before the backup: an epoch is kept, then backed up
-            keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"), delete_checkpoint=False),
-            keras.callbacks.CSVLogger(history_csv, append=True),
-            keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
-            *callbacks,
-        ],
-        verbose=verbose,
-        shuffle=False,
+        for s in ("train", "validation", "test")
     )
+    pipeline = dict(binarize=config.binarize, seed=config.seed)
+    eval_binarize = evaluation_binarize(config.binarize)
+    return Data(
+        train_split=train_split,
+        test_split=test_split,
+        train=make_pipeline(train_split, config.batch_size, shuffle=True, drop_remainder=True, **pipeline),
+        validation=make_pipeline(val_split, config.batch_size, **{**pipeline, "binarize": eval_binarize}),
+        test=evaluation_pipeline(config, test_split),
+    )  # fmt: skip
 
 
-def _fit_function(config, strategy):
-    """How a second stage fits its compiled model: `Model.fit`, or our loop under multi-worker."""
-    if config.strategy != "multi_worker":
-        return None
-    return lambda model, dataset, epochs, verbose: fit_loop(model, strategy, dataset, epochs, verbose=verbose)
+def fit(config: TrainConfig, model, loop: KerasLoop, data: Data, workdir: str, callbacks, verbose: int):
+    """Trains (resuming from the work directory), then puts the best validation epoch's weights
+    in the model (static binarization overfits) and trains the model's second stage, if any.
+    Returns (the KeepBest callback, the best epoch or None, the training clock)."""
+    chief = is_chief(loop.strategy)
+    history_csv = os.path.join(workdir, "history.csv")
+    best_dir = os.path.join(workdir, "best")
+    clock = TrainingClock(os.path.join(workdir, "clock.json") if chief else None)
+    with writable_dir(loop.strategy, best_dir) as best_writes:
+        best = KeepBest(best_writes, "val_" + model.selection_metric, config.patience, source=best_dir)
+        if not best.state["stopped"]:  # an early-stopped run is finished: resuming does not train on
+            keep = [best] if config.keep_best else []
+            loop.fit(model, data.train, data.validation, config.epochs, keep, [clock, *callbacks],
+                     workdir, history_csv, verbose, config)  # fmt: skip
+        elif verbose:
+            stopped = best.state["last_epoch"]
+            print(f"Stopped early at epoch {stopped} (patience {config.patience}): not training.")
+        with loop.strategy.scope():  # the optimizer is built in scope if this run trained nothing
+            best_epoch = best.restore(model) if config.keep_best else None
+    if config.prior_epochs and model.second_stage:
+        with loop.strategy.scope():
+            model.fit_second_stage(data.train, config.prior_epochs, verbose=verbose if chief else 0,
+                                   fit=loop.second_stage_fit)  # fmt: skip
+    clock.save()  # with the second stage's time
+    return best, best_epoch, clock
 
 
-# What may change when a work directory is resumed: budget, evaluation, export and devices.
-# Everything else defines the run, and resuming with another value would mix two runs.
-RESUMABLE_CHANGES = {
-    "epochs", "patience", "prior_epochs", "eval_num_samples", "eval_batch_size", "eval_max_examples",
-    "export_dir", "export_name", "pictures", "description", "published", "strategy", "devices",
-    "jit_compile", "steps_per_execution", "download", "data_dir", "data_file",
-}  # fmt: skip
+def evaluate(config: TrainConfig, model, loop: KerasLoop, data: Data) -> dict:
+    """The family's own figures on the test split (reconstruction term, KL, τ or β, perplexity
+    and codes used, ...), from a fixed point of the noise stream: re-evaluating the same weights
+    gives the same figures. Collective under multi-worker."""
+    with loop.strategy.scope():
+        reseed(model, config.seed + 1)
+    return loop.evaluate(model, data.test)
+
+
+def test_metrics(config: TrainConfig, model, data: Data, own: dict, verbose: int) -> dict:
+    """−ELBO and the importance-weighted NLL on the test split, with the model's own figures."""
+    if verbose:
+        print(f"Evaluating on the test split (importance-weighted NLL, k={config.eval_num_samples}) ...")
+    metrics = to_float_dict(
+        evaluate_bounds(model, data.test, config.eval_num_samples, seed=config.seed, verbose=verbose)
+    )
+    metrics["metrics"] = {k: float(v) for k, v in own.items() if k not in ("loss", "neg_elbo")}
+    return metrics  # fmt: skip
+
+
+def export(config: TrainConfig, model, data: Data, results: dict, workdir: str, command) -> None:
+    """Pictures, the SavedModel export and `results.json` (the chief's)."""
+    if config.pictures:
+        history_csv = os.path.join(workdir, "history.csv")
+        results["pictures"] = write_pictures(model, data.test_split, history_csv, workdir, config.seed)
+    if config.export_dir:
+        metadata = _manifest_metadata(config, model, results, command)
+        results["export"] = export_model(model, config.export_dir, config.export_name, metadata=metadata)
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2, default=str)
+
+
+def _check_data_fits_likelihood(config, model, split):
+    if model.likelihood.binary_data and not split.binary and config.binarize == "none":
+        raise ValueError(
+            f"The {model.likelihood.name!r} likelihood needs binary data, but dataset "
+            f"{config.dataset!r} has intensities and binarize='none'. Choose binarize='static' "
+            "or 'dynamic', or a likelihood for intensities ('gaussian', 'continuous_bernoulli')."
+        )
+
+
+def _warn_if_average_outlasts_training(config: TrainConfig, steps_per_epoch: int) -> None:
+    """Polyak averaging with momentum m averages over ≈ 1/(1 − m) steps; a run of fewer steps
+    exports weights still close to the initial ones (its validation and test figures look broken)."""
+    if not config.ema_momentum:
+        return
+    horizon, steps = 1 / (1 - config.ema_momentum), config.epochs * steps_per_epoch
+    if horizon > steps:
+        warnings.warn(
+            f"ema_momentum={config.ema_momentum} averages the weights over ≈ {horizon:.0f} steps, but "
+            f"this run takes {steps} ({config.epochs} epochs of {steps_per_epoch}): the evaluated and "
+            "exported average is still mostly the initial weights. Train longer, or lower it "
+            "(--set ema_momentum=null switches averaging off).",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def check_resume(config: TrainConfig, workdir: str, record: bool = True) -> None:
     """Records the config in a new work directory; refuses to resume one made by another config.
 
-    `record=False` only checks: `train_and_evaluate` calls it so before loading data and
-    building the model, and records the config once both have worked, so that a config that
-    fails (an unknown estimator, a dataset that cannot be downloaded) leaves the work directory
-    usable by the corrected command.
+    What may differ on resume is declared on the config's fields (`resumable_fields`): budget,
+    evaluation, export and devices. Everything else defines the run, and resuming with another
+    value would mix two runs. `record=False` only checks (`validate` calls it so, before any
+    write).
 
     Raises:
         ValueError: listing every field that differs from the run being resumed.
@@ -325,10 +428,11 @@ def check_resume(config: TrainConfig, workdir: str, record: bool = True) -> None
         return
     with open(path) as f:  # a field the saved config predates has its default value
         saved = {**json.loads(json.dumps(TrainConfig().to_dict())), **json.load(f)}
+    resumable = resumable_fields()
     differences = [
         f"{key}: {saved.get(key)!r} (saved) != {current.get(key)!r} (given)"
         for key in sorted(set(saved) | set(current))
-        if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key)
+        if key not in resumable and saved.get(key) != current.get(key)
     ]
     if differences:
         raise ValueError(

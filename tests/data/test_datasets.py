@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,3 +109,57 @@ def test_unknown_names_are_errors():
         load_split("digits", "dev")
     with pytest.raises(ValueError, match="Received: binarize='yes'"):
         make_pipeline(load_split("digits", "test"), 8, binarize="yes")
+
+
+def test_offline_download_fails_fast_and_writes_nothing(monkeypatch, tmp_path):
+    """No network: the download host is probed once, TFDS's download (with its ~30 retries) is
+    never started, and the data directory stays as it was (here: absent)."""
+    from keraszoo.data import datasets
+
+    probed, downloads = [], []
+    monkeypatch.setattr(datasets, "_host_reachable", lambda host, port: probed.append((host, port)) or False)
+    real_load = tfds.load
+
+    def load(*args, download, **kwargs):
+        downloads.append(download)
+        return real_load(*args, download=download, **kwargs)
+
+    monkeypatch.setattr(tfds, "load", load)
+    with pytest.raises(DatasetUnavailableError, match=r"download failed .* cannot be reached"):
+        load_split("binarized_mnist", "train", data_dir=str(tmp_path / "tfds"), download=True)
+    assert probed == [datasets._DOWNLOAD_HOSTS["binarized_mnist"]] and downloads == [False]
+    assert not (tmp_path / "tfds").exists()
+
+
+@pytest.mark.parametrize("existed", [False, True])
+def test_a_failed_download_leaves_no_partial_files(monkeypatch, tmp_path, existed):
+    """A download that fails midway: what it wrote under the data directory (the dataset folder,
+    files in downloads/) is removed, and what was there before is kept."""
+    from keraszoo.data import datasets
+
+    data_dir = tmp_path / "tfds"
+    if existed:
+        (data_dir / "downloads").mkdir(parents=True)
+        (data_dir / "downloads" / "earlier.zip").write_bytes(b"kept")
+        (data_dir / "mnist").mkdir()
+    monkeypatch.setattr(datasets, "_host_reachable", lambda host, port: True)
+
+    def load(name, *, data_dir, download, **kwargs):
+        if not download:
+            raise AssertionError(f"Dataset {name}: could not find data in {data_dir}.")
+        (Path(data_dir) / "downloads").mkdir(parents=True, exist_ok=True)
+        (Path(data_dir) / "downloads" / "binarized_mnist_train.amat.tmp").write_bytes(b"partial")
+        (Path(data_dir) / name / "1.0.0.incomplete").mkdir(parents=True)
+        raise ConnectionError("connection reset")
+
+    monkeypatch.setattr(tfds, "load", load)
+    with pytest.raises(DatasetUnavailableError, match="ConnectionError: connection reset"):
+        load_split("binarized_mnist", "train", data_dir=str(data_dir), download=True)
+    if existed:
+        assert sorted(p.relative_to(data_dir).as_posix() for p in data_dir.rglob("*")) == [
+            "downloads",
+            "downloads/earlier.zip",
+            "mnist",
+        ]
+    else:
+        assert not data_dir.exists()

@@ -117,6 +117,8 @@ def test_two_workers_train_the_model_of_one_process(tmp_path, recipe, args):
     two = _run(tmp_path, "two", 2, _train(recipe, tmp_path / "two", *args))
     _run(tmp_path, "one", 1, _train(recipe, tmp_path / "one", *args))
     assert "Worker done" in two.log(1)
+    # One traced evaluation step per worker, reused every epoch (no "triggered tf.function retracing").
+    assert not any("retracing" in two.log(i) for i in range(2)), two.log(0)[-2000:]
     models = [keras.models.load_model(tmp_path / run / "model.keras") for run in ("two", "one")]
     for a, b in zip(models[0].weights, models[1].weights, strict=True):  # EMA, baseline, seeds too
         # The code prior's embedding rows get gradients that nearly cancel; summed in another order

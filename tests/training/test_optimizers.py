@@ -5,8 +5,8 @@ import tensorflow as tf
 
 from keraszoo import GaussianVAE
 from keraszoo.optimizers import FusedAdam
+from keraszoo.schedules import make_learning_rate
 from keraszoo.training import TrainConfig
-from keraszoo.training.schedules import make_learning_rate
 from keraszoo.training.train import build_and_compile, mirrored_strategy
 from tests.conftest import small_vae_config
 

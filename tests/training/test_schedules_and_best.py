@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from keraszoo.recipes import get_config
+from keraszoo.schedules import StagedDecay, make_learning_rate, staged_boundaries
 from keraszoo.training import TrainConfig, train_and_evaluate
 from keraszoo.training.best import KeepBest
-from keraszoo.training.schedules import StagedDecay, make_learning_rate, staged_boundaries
 
 
 def test_staged_decay_by_hand():
