@@ -2,7 +2,7 @@ import os
 
 import numpy as np
 
-from keraszoo import GaussianVAE
+from keraszoo import BernoulliVAE, GaussianVAE
 from keraszoo.diagnostics.gradients import format_table, gradient_statistics, plot
 from tests.conftest import small_vae_config
 
@@ -14,8 +14,25 @@ def test_gradient_statistics_rank_the_estimators(tmp_path, binary_batch):
     reparam, plain = by_name[("reparameterization", "none")], by_name[("reinforce", "none")]
     assert plain["variance"] > 10 * reparam["variance"]
     assert by_name[("reinforce", "rloo")]["variance"] < plain["variance"]
+    # STL beside reparameterization; DReG beside IWAE's reparameterization, against IWAE_5's reference.
+    assert {r["estimator"] for r in rows} >= {"stl", "dreg"}
+    assert by_name[("dreg", "none")]["objective"] == "iwae"
     # Unbiased estimators: the bias is within a few Monte Carlo errors of zero.
     for row in rows:
         assert np.isfinite(row["relative_bias"]) and row["relative_bias"] < 4 * row["mc_error_of_bias"] + 0.05
     assert format_table(rows).count("\n") == len(rows) + 1
     assert os.path.getsize(plot(rows, str(tmp_path / "g.png"))) > 0
+
+
+def test_gradient_statistics_of_the_discrete_estimators(binary_batch):
+    # Bernoulli latents: the default rows are the discrete estimators; the reference is REINFORCE
+    # with a leave-one-out baseline (unbiased), or VIMCO's mean for the IWAE bound.
+    model = BernoulliVAE(**small_vae_config(latent_dim=6))
+    rows = gradient_statistics(model, binary_batch, repeats=30, reference_samples=200)
+    by_name = {r["estimator"]: r for r in rows}
+    assert set(by_name) == {"straight_through", "gumbel_softmax", "reinforce", "arm", "disarm", "vimco"}
+    assert by_name["vimco"]["objective"] == "iwae" and by_name["disarm"]["objective"] == "elbo"
+    for name in ("reinforce", "arm", "disarm", "vimco"):  # unbiased
+        row = by_name[name]
+        assert row["relative_bias"] < 4 * row["mc_error_of_bias"] + 0.1, row
+    assert by_name["disarm"]["variance"] < by_name["reinforce"]["variance"]

@@ -1,12 +1,22 @@
 """Bias and variance of encoder-gradient estimators on a trained model.
 
-Compares REINFORCE (Williams 1992), with or without baselines, with the reparameterization
-gradient (Kingma & Welling 2014).
+Continuous latents (default rows): the reparameterization gradient (Kingma & Welling 2014),
+REINFORCE (Williams 1992) with or without baselines, STL (Roeder et al. 2017), and for the IWAE
+bound (Burda et al. 2016) plain reparameterization beside DReG (Tucker et al. 2019). Discrete
+latents: straight-through (Bengio et al. 2013), Gumbel-softmax (Jang et al. 2017), REINFORCE
+with a leave-one-out baseline, ARM / DisARM (Yin & Zhou 2019; Dong et al. 2020, Bernoulli) and
+VIMCO (Mnih & Rezende 2016, the IWAE bound).
 
-For a model and a batch x, each estimator's gradient of the training objective with respect
+For a model and a batch x, each estimator's gradient of its training objective with respect
 to the encoder weights φ is drawn `repeats` times with different seeds and compared with a
-reference: the reparameterized gradient averaged over `reference_samples` samples per
-example (its variance is ~1/reference_samples of a single-sample estimate).
+reference, an unbiased estimate of the same objective's gradient with a much smaller variance:
+
+    ELBO:   the reparameterized gradient (continuous latents) or REINFORCE with the
+            leave-one-out baseline (discrete), with `reference_samples` samples per example
+    IWAE_K: the mean of reference_samples / K independent K-sample gradients (reparameterized,
+            or VIMCO for discrete latents), drawn at once on the batch tiled that many times
+
+Estimators that are biased by design (straight-through, Gumbel-softmax) show their bias here.
 
     relative bias      ‖ mean_r g_r − g_ref ‖ / ‖ g_ref ‖   (includes the Monte Carlo error of
                        the mean, about sqrt(variance / repeats) / ‖g_ref‖)
@@ -27,53 +37,112 @@ import numpy as np
 
 from keraszoo.viz import _pyplot, _save_figure
 
+# (estimator, baseline, K[, objective]) rows; the objective defaults to the estimator's own.
 DEFAULT_ESTIMATORS = (
     ("reparameterization", "none", 1),
     ("reinforce", "none", 1),
     ("reinforce", "moving_average", 1),
     ("reinforce", "rloo", 4),
+    ("stl", "none", 1),
+    ("reparameterization", "none", 5, "iwae"),
+    ("dreg", "none", 5),
+)
+DISCRETE_ESTIMATORS = (
+    ("straight_through", "none", 1),
+    ("gumbel_softmax", "none", 1),
+    ("reinforce", "rloo", 2),
+    ("arm", "none", 1),
+    ("disarm", "none", 1),
+    ("vimco", "none", 5),
 )
 
 
-def _variant(model, estimator: str, baseline: str, num_samples: int):
-    config = {**model.get_config(), "estimator": estimator, "baseline": baseline, "num_samples": num_samples}
+def default_estimators(model) -> tuple:
+    """The default rows for the model's latent kind (those its estimators apply to)."""
+    from keraszoo.estimators import estimator_names
+
+    rows = DISCRETE_ESTIMATORS if model.latent_kind in ("bernoulli", "categorical") else DEFAULT_ESTIMATORS
+    return tuple(r for r in rows if r[0] in estimator_names(model.latent_kind))
+
+
+def _variant(model, estimator: str, baseline: str, num_samples: int, objective: str | None = None):
+    config = {
+        **model.get_config(),
+        "estimator": estimator,
+        "baseline": baseline,
+        "num_samples": num_samples,
+        "objective": objective,
+    }
     clone = type(model).from_config(config)
     clone.encoder.set_weights(model.encoder.get_weights())
     clone.decoder.set_weights(model.decoder.get_weights())
     return clone
 
 
+def _reference(model, x, objective: str, num_samples: int, reference_samples: int, seed: int):
+    """An unbiased low-variance estimate of the encoder gradient of `objective` (module docstring)."""
+    import tensorflow as tf
+
+    continuous = model.latent_kind not in ("bernoulli", "categorical")  # reparameterizable
+    if objective == "elbo":
+        estimator, baseline = ("reparameterization", "none") if continuous else ("reinforce", "rloo")
+        return _encoder_gradient(
+            _variant(model, estimator, baseline, reference_samples, "elbo"), x, [seed, -1]
+        )
+    tiles = max(1, reference_samples // num_samples)
+    variant = _variant(model, "reparameterization" if continuous else "vimco", "none", num_samples, "iwae")
+    return _encoder_gradient(variant, tf.tile(x, [tiles] + [1] * (len(x.shape) - 1)), [seed, -2])
+
+
+def _gradient_function(model):
+    """A compiled (x, seed) → flat encoder gradient of the training objective, at the samples
+    training draws (relaxed ones for a relaxing estimator); stateful parts such as a moving-average
+    baseline are read, not updated."""
+    import tensorflow as tf
+
+    @tf.function
+    def gradient(x, seed):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model.forward(x, seed, training=model.relaxes_latents)["objective"])
+        grads = tape.gradient(loss, model.encoder.trainable_weights)
+        return tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
+
+    return gradient
+
+
 def _encoder_gradient(model, x, seed) -> np.ndarray:
     import tensorflow as tf
 
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(model.forward(x, tf.constant(seed, tf.int32))["objective"])
-    grads = tape.gradient(loss, model.encoder.trainable_weights)
-    return np.concatenate([g.numpy().ravel() for g in grads])
+    return _gradient_function(model)(x, tf.constant(seed, tf.int32)).numpy()
 
 
 def gradient_statistics(
-    model, x, estimators=DEFAULT_ESTIMATORS, repeats: int = 100, reference_samples: int = 1000, seed: int = 0
+    model, x, estimators=None, repeats: int = 100, reference_samples: int = 1000, seed: int = 0
 ) -> list[dict]:
-    """One row per (estimator, baseline, num_samples): relative bias, variance, relative std."""
+    """One row per (estimator, baseline, num_samples[, objective]) (None: `default_estimators`):
+    relative bias, variance, relative std against the reference of the row's objective."""
     import keras
     import tensorflow as tf
 
     x = tf.convert_to_tensor(x, model.compute_dtype)
-    reference = _encoder_gradient(
-        _variant(model, "reparameterization", "none", reference_samples), x, [seed, -1]
-    )
-    norm = float(np.linalg.norm(reference))
+    estimators = default_estimators(model) if estimators is None else estimators
+    references = {}
     rows = []
     progress = keras.utils.Progbar(len(estimators) * repeats, unit_name="gradient")
-    for estimator, baseline, k in estimators:
-        variant = _variant(model, estimator, baseline, k)
+    for estimator, baseline, k, *objective in estimators:
+        variant = _variant(model, estimator, baseline, k, *objective)
+        key = (variant.objective, k if variant.objective == "iwae" else None)
+        if key not in references:
+            references[key] = _reference(model, x, variant.objective, k, reference_samples, seed)
+        reference = references[key]
+        norm = float(np.linalg.norm(reference))
         if baseline == "moving_average":  # let the baseline settle, as in training
             for i in range(20):
                 variant.forward(x, tf.constant([seed + 1, i], tf.int32), training=True)
+        gradient = _gradient_function(variant)
         grads = []
         for r in range(repeats):
-            grads.append(_encoder_gradient(variant, x, [seed + 2, r]))
+            grads.append(gradient(x, tf.constant([seed + 2, r], tf.int32)).numpy())
             progress.add(1)
         grads = np.stack(grads)
         variance = float(grads.var(axis=0, ddof=1).sum())
@@ -82,6 +151,7 @@ def gradient_statistics(
                 "estimator": estimator,
                 "baseline": baseline,
                 "num_samples": k,
+                "objective": variant.objective,
                 "relative_bias": float(np.linalg.norm(grads.mean(0) - reference)) / norm,
                 "mc_error_of_bias": float(np.sqrt(variance / repeats)) / norm,
                 "variance": variance,
@@ -93,12 +163,12 @@ def gradient_statistics(
 
 def format_table(rows: list[dict]) -> str:
     lines = [
-        "| estimator | baseline | K | relative bias (± MC error) | variance | relative std |",
-        "|---|---|---|---|---|---|",
+        "| estimator | baseline | K | objective | relative bias (± MC error) | variance | relative std |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['estimator']} | {r['baseline']} | {r['num_samples']} | "
+            f"| {r['estimator']} | {r['baseline']} | {r['num_samples']} | {r['objective']} | "
             f"{r['relative_bias']:.3f} (± {r['mc_error_of_bias']:.3f}) | {r['variance']:.4g} | "
             f"{r['relative_std']:.3f} |"
         )
@@ -108,7 +178,7 @@ def format_table(rows: list[dict]) -> str:
 def plot(rows: list[dict], path: str) -> str:
     plt = _pyplot()
 
-    labels = [f"{r['estimator']}\n{r['baseline']}, K={r['num_samples']}" for r in rows]
+    labels = [f"{r['estimator']}\n{r['baseline']}, K={r['num_samples']}, {r['objective']}" for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     axes[0].bar(labels, [r["variance"] for r in rows], color="tab:blue")
     axes[0].set(yscale="log", title="variance of the encoder gradient (trace)")

@@ -1,6 +1,12 @@
 """Pure functions and small classes over TFP distributions: likelihoods, posteriors, priors, KLs."""
 
-from keraszoo.distributions.kl import analytic_kl, gaussian_param_l2, monte_carlo_kl
+from keraszoo.distributions.kl import (
+    analytic_kl,
+    bernoulli_kl_uniform,
+    categorical_kl_uniform,
+    gaussian_param_l2,
+    monte_carlo_kl,
+)
 from keraszoo.distributions.likelihoods import Likelihood, get_likelihood
 from keraszoo.distributions.posteriors import (
     FAMILIES,
@@ -21,6 +27,8 @@ __all__ = [
     "Likelihood",
     "PosteriorFamily",
     "analytic_kl",
+    "bernoulli_kl_uniform",
+    "categorical_kl_uniform",
     "check_support",
     "gaussian_param_l2",
     "get_family",

@@ -1,10 +1,14 @@
-"""Gradient estimators as stateless ops: score function (REINFORCE), straight-through, Gumbel-softmax."""
+"""Encoder-gradient estimators as objects that own their surrogate loss (`Estimator`), chosen once
+by name (`get_estimator`), and the stateless ops they are built from.
 
+Every estimator module is imported here, so that its `@register_estimator` runs.
+"""
+
+from keraszoo.estimators import arm as _arm  # noqa: F401  (registers)
+from keraszoo.estimators import pathwise as _pathwise  # noqa: F401  (registers)
+from keraszoo.estimators import score_function as _score_function  # noqa: F401  (registers)
 from keraszoo.estimators.discrete import (
-    DISCRETE_ESTIMATORS,
-    bernoulli_kl_uniform,
     bernoulli_sample,
-    categorical_kl_uniform,
     categorical_sample,
     gumbel_from_uniform,
     gumbel_softmax,
@@ -15,30 +19,38 @@ from keraszoo.estimators.discrete import (
     straight_through_bernoulli,
     straight_through_categorical,
 )
-from keraszoo.estimators.estimator import Estimator, get_estimator
-from keraszoo.estimators.score_function import (
-    BASELINES,
-    ESTIMATORS,
-    leave_one_out_baseline,
-    score_function_surrogate,
+from keraszoo.estimators.estimator import (
+    LATENT_KINDS,
+    OBJECTIVES,
+    Estimate,
+    Estimator,
+    Samples,
+    estimator_names,
+    get_estimator,
+    log_weights,
+    register_estimator,
     zero_valued,
 )
+from keraszoo.estimators.score_function import BASELINES, leave_one_out_baseline, score_function_surrogate
 
 __all__ = [
     "BASELINES",
-    "DISCRETE_ESTIMATORS",
-    "ESTIMATORS",
+    "LATENT_KINDS",
+    "OBJECTIVES",
+    "Estimate",
     "Estimator",
-    "bernoulli_kl_uniform",
+    "Samples",
     "bernoulli_sample",
-    "categorical_kl_uniform",
     "categorical_sample",
-    "gumbel_from_uniform",
+    "estimator_names",
     "get_estimator",
+    "gumbel_from_uniform",
     "gumbel_softmax",
     "leave_one_out_baseline",
+    "log_weights",
     "logistic_from_uniform",
     "open_uniform",
+    "register_estimator",
     "relaxed_bernoulli",
     "score_function_surrogate",
     "straight_through",

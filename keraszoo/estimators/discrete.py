@@ -1,5 +1,6 @@
-"""Samplers and gradient estimators for discrete latents: straight-through (Bengio et al. 2013),
-Gumbel-softmax / Concrete (Jang et al. 2017; Maddison et al. 2017) and REINFORCE (Williams 1992).
+"""Samplers of discrete latents and their relaxations, the building blocks of the discrete
+estimators: straight-through (Bengio et al. 2013), Gumbel-softmax / Concrete (Jang et al. 2017;
+Maddison et al. 2017), REINFORCE (Williams 1992) and the ones built on these.
 
 Categorical over M classes (last axis), from logits l, with uniform noise u ∈ (0, 1):
 
@@ -26,8 +27,6 @@ import tensorflow as tf
 
 # Re-exported: the noise helper lives in the lowest layer (keraszoo.random).
 from keraszoo.random import open_uniform as open_uniform
-
-DISCRETE_ESTIMATORS = ("straight_through", "gumbel_softmax", "gumbel_softmax_hard", "reinforce")
 
 
 def gumbel_from_uniform(u: tf.Tensor) -> tf.Tensor:
@@ -62,14 +61,6 @@ def straight_through_categorical(logits: tf.Tensor, gumbel: tf.Tensor) -> tf.Ten
     return straight_through(categorical_sample(logits, gumbel), tf.nn.softmax(logits))
 
 
-def categorical_kl_uniform(logits: tf.Tensor) -> tf.Tensor:
-    """KL(Cat(softmax l) ‖ Uniform(M)) = Σ_i q_i log(q_i M), from logits, summed over the last axis."""
-    log_q = tf.nn.log_softmax(logits)
-    m = tf.cast(tf.shape(logits)[-1], logits.dtype)
-    # q_i log q_i with q_i = 0 is 0: exp(−inf) · (−inf) would be NaN, so use tf.math.xlogy-style masking.
-    return tf.reduce_sum(tf.math.multiply_no_nan(log_q + tf.math.log(m), tf.exp(log_q)), axis=-1)
-
-
 # ---------------------------------------------------------------- Bernoulli
 def bernoulli_sample(logits: tf.Tensor, logistic: tf.Tensor) -> tf.Tensor:
     """Exact Bernoulli(σ(l)) sample 1[l + L > 0] (no gradient)."""
@@ -85,11 +76,3 @@ def relaxed_bernoulli(logits: tf.Tensor, logistic: tf.Tensor, temperature, hard:
 def straight_through_bernoulli(logits: tf.Tensor, logistic: tf.Tensor) -> tf.Tensor:
     """An exact Bernoulli sample whose gradient is that of σ(logits)."""
     return straight_through(bernoulli_sample(logits, logistic), tf.sigmoid(logits))
-
-
-def bernoulli_kl_uniform(logits: tf.Tensor) -> tf.Tensor:
-    """KL(Bern(σ l) ‖ Bern(1/2)) = Σ q log 2q + (1 − q) log 2(1 − q), in log space, summed."""
-    q = tf.sigmoid(logits)
-    log2 = tf.math.log(tf.constant(2.0, logits.dtype))
-    kl = q * (tf.math.log_sigmoid(logits) + log2) + (1.0 - q) * (tf.math.log_sigmoid(-logits) + log2)
-    return tf.reduce_sum(kl, axis=-1)

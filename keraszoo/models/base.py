@@ -30,7 +30,7 @@ import tensorflow_probability as tfp
 
 from keraszoo._checks import check_count, check_one_of, check_positive
 from keraszoo.distributions import analytic_kl, get_likelihood, monte_carlo_kl
-from keraszoo.estimators import ESTIMATORS, get_estimator, score_function_surrogate
+from keraszoo.estimators import OBJECTIVES, Samples, estimator_names, get_estimator
 from keraszoo.layers import ScoreFunctionBaseline, build_decoder, build_encoder, normalize_backbone
 from keraszoo.losses import combine_log_mean_exp
 from keraszoo.random import as_seed
@@ -317,10 +317,11 @@ class ZooModel(keras.Model):
         bound on log p(x), since the decoder sees points off the discrete latent space.
         """
         if relaxed and not self.relaxes_latents:
+            relaxing = " or ".join(repr(n) for n in estimator_names() if get_estimator(n).relaxed)
             raise ValueError(
-                "`relaxed=True` scores the relaxed samples of a model trained on them (estimator "
-                f"'gumbel_softmax' or 'gumbel_softmax_hard'); this {type(self).__name__} samples "
-                f"its latents exactly. Received: relaxed={relaxed!r}"
+                f"`relaxed=True` scores the relaxed samples of a model trained on them (estimator "
+                f"{relaxing}); this {type(self).__name__} samples its latents exactly. "
+                f"Received: relaxed={relaxed!r}"
             )
         x = self.prepare_inputs(self._check_batch(x))
         terms = self.forward(x, as_seed(seed), training=bool(relaxed))
@@ -400,26 +401,30 @@ class VAE(ZooModel):
         kl: how the KL term is estimated: `"auto"` (analytic where TFP has it, else Monte
             Carlo), `"analytic"`, `"monte_carlo"`, or a family-specific regularizer (the
             Gaussian's `"param_l2"`).
-        estimator: the encoder-gradient estimator (`keraszoo.estimators.Estimator`):
-            `"reparameterization"` or `"reinforce"` here; the discrete families add theirs.
+        estimator: the encoder-gradient estimator, by name (`keraszoo.estimators.get_estimator`):
+            the object that turns the K samples into the training objective. The ones that
+            apply to the family's `latent_kind` are accepted (`estimator_names(latent_kind)`).
         baseline: REINFORCE baseline, `"none"`, `"moving_average"` or `"rloo"` (leave-one-out
-            over `num_samples` ≥ 2 samples per example); see `ScoreFunctionBaseline`.
+            over `num_samples` ≥ 2 samples per example); see `ScoreFunctionBaseline`. Only for
+            estimators that use one.
         num_samples: K latent samples per example in training; the ELBO estimate is their mean.
         baseline_decay: γ of the moving-average baseline.
         objective: the training loss: `"elbo"` (−ELBO averaged over the K samples) or `"iwae"`
             (the importance-weighted bound of Burda et al. 2016 over the K samples,
-            L_K = log (1/K) Σ_k p(x, z_k)/q(z_k|x); families with `supports_iwae`, with the
-            reparameterization estimator). L_1 is the single-sample ELBO with the Monte Carlo
-            KL; L_K ≥ the K-sample ELBO and increases towards log p(x) with K. The reported
-            `neg_elbo` is the ELBO either way.
+            L_K = log (1/K) Σ_k p(x, z_k)/q(z_k|x)), among those the estimator estimates the
+            gradient of; None (default): the estimator's first ("elbo", or "iwae" for the
+            estimators that only exist for it). L_1 is the single-sample ELBO with the Monte
+            Carlo KL; L_K ≥ the K-sample ELBO and increases towards log p(x) with K. The
+            reported `neg_elbo` is the ELBO either way.
 
-    A family implements: `num_posterior_params`, `posterior`, `prior`, `sample_posterior`,
-    `encode_outputs`, and optionally `posterior_mode`, `kl_terms`, `importance_sample`,
+    A family sets `latent_kind` (which estimators apply) and implements: `num_posterior_params`,
+    `posterior`, `prior`, `sample_posterior`, `encode_outputs`, and optionally `posterior_mode`, `kl_terms`, `importance_sample`,
     `annealed` (a sampler whose τ or β is annealed and reported).
     """
 
     kl_choices: tuple[str, ...] = ("auto", "analytic", "monte_carlo")
-    estimator_choices: tuple[str, ...] = ESTIMATORS
+    latent_kind = "continuous"  # which estimators apply (`keraszoo.estimators.LATENT_KINDS`)
+    default_estimator = "reparameterization"
     encoder_head = "posterior_params"
     supports_iwae = False  # whether log p(z) − log q(z|x) is a density ratio at the decoder's input
 
@@ -428,34 +433,31 @@ class VAE(ZooModel):
         data_shape,
         latent_dim: int = 50,
         kl: str = "auto",
-        estimator: str = "reparameterization",
+        estimator: str | None = None,
         baseline: str = "none",
         num_samples: int = 1,
         baseline_decay: float = 0.99,
-        objective: str = "elbo",
+        objective: str | None = None,
         **kwargs,
     ):
         check_positive("latent_dim", latent_dim, integer=True)
         check_one_of("kl", kl, self.kl_choices)
         check_positive("num_samples", num_samples, integer=True)
-        check_one_of("objective", objective, ("elbo", "iwae"))
-        self.estimator = get_estimator(estimator, self.estimator_choices)
-        if objective == "iwae" and (not self.supports_iwae or self.estimator.score_function):
+        self.estimator = get_estimator(estimator or self.default_estimator, self.latent_kind)
+        objective = self.estimator.objectives[0] if objective is None else objective
+        check_one_of("objective", objective, OBJECTIVES)
+        if baseline != "none" and not self.estimator.uses_baseline:
+            users = " or ".join(repr(n) for n in estimator_names() if get_estimator(n).uses_baseline)
             raise ValueError(
-                "The importance-weighted objective needs a continuous latent with the "
-                f"reparameterization estimator. Received: objective='iwae' with {type(self).__name__}, "
-                f"estimator={estimator!r}"
-            )
-        if baseline != "none" and not self.estimator.score_function:
-            raise ValueError(
-                f"A baseline only applies to estimator='reinforce'. Received: baseline={baseline!r}, "
-                f"estimator={estimator!r}"
+                f"A baseline only applies to estimator={users}. Received: baseline={baseline!r}, "
+                f"estimator={self.estimator.name!r}"
             )
         if baseline == "rloo" and num_samples < 2:
             raise ValueError(
                 f"The leave-one-out baseline needs `num_samples` >= 2. Received: num_samples={num_samples}"
             )
         self.latent_dim, self.kl, self.num_samples, self.objective = latent_dim, kl, num_samples, objective
+        self.estimator.check(self)
         self.baseline = ScoreFunctionBaseline(baseline, baseline_decay, name="baseline")
         super().__init__(data_shape, **kwargs)
 
@@ -509,11 +511,10 @@ class VAE(ZooModel):
         params: tf.Tensor,
         seed: tf.Tensor,
         num_samples,
-        training: bool = False,
     ) -> tf.Tensor:
         """`num_samples` samples z ~ q per example, shape [K, batch, ...], reparameterized where
-        the family allows it, replica-aware (keraszoo.random). `training` selects relaxed
-        samples for estimators that relax discrete latents. `decode_samples` reads them."""
+        the family allows it (exact, without a gradient path, for discrete latents),
+        replica-aware (keraszoo.random). `decode_samples` reads them."""
         raise NotImplementedError
 
     def posterior_mode(self, q: tfd.Distribution, params: tf.Tensor) -> tf.Tensor:
@@ -539,37 +540,27 @@ class VAE(ZooModel):
         outputs = self.decoder(tf.reshape(z, [-1, self.latent_dim]))
         return tf.reshape(outputs, tf.concat([tf.shape(z)[:2], self.data_shape], axis=0))
 
-    def forward(self, x: tf.Tensor, seed: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
-        """Per-example `neg_elbo`, `recon_nll`, `kl` (means over the K samples), the training
-        `objective` (its gradient is the chosen estimator's), the decoder `outputs` and latent
-        `z` of the first sample, and the annealed τ or β."""
-        params = self.encoder(x)
-        q = self.posterior(params)
-        z = self.sample_posterior(q, params, as_seed(seed), self.num_samples, training)  # [K, batch, ...]
-        if self.estimator.score_function:
-            z = tf.stop_gradient(z)
+    def evaluate_samples(self, x, q, params, z) -> Samples:
+        """Decoder outputs, log p(x|z) and the KL terms (broadcast to [K, batch]) at samples z."""
         outputs = self.decode_samples(z)
         log_px = self.log_px(outputs, x)  # [K, batch]
         kl, regularizer = self.kl_terms(q, self.latent_prior(), z, params)
         kl, regularizer = (tf.broadcast_to(t, tf.shape(log_px)) for t in (kl, regularizer))
-        objective = -log_px + regularizer
-        if self.estimator.score_function:
-            # The learning signal of the terms whose gradient reaches φ only through z.
-            signal = log_px if self.uses_analytic_kl() else log_px - kl
-            objective += score_function_surrogate(
-                signal, q.log_prob(z), self.baseline(signal, training=training)
-            )
-        if self.objective == "iwae":
-            log_w = log_px + self.latent_prior().log_prob(z) - q.log_prob(z)  # [K, batch]
-            k = tf.cast(tf.shape(log_w)[0], log_w.dtype)
-            objective = -(tf.reduce_logsumexp(log_w, axis=0, keepdims=True) - tf.math.log(k))
+        return Samples(z=z, outputs=outputs, log_px=log_px, kl=kl, regularizer=regularizer)
+
+    def forward(self, x: tf.Tensor, seed: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
+        """Per-example `neg_elbo`, `recon_nll`, `kl` (means over the estimator's samples), the
+        training `objective` (the estimator's, `keraszoo.estimators`), the decoder `outputs` and
+        latent `z` of the first sample, and the annealed τ or β."""
+        estimate = self.estimator.estimate(self, x, self.encoder(x), as_seed(seed), training=training)
+        s = estimate.samples
         terms = {
-            "neg_elbo": tf.reduce_mean(-log_px + kl, axis=0),
-            "recon_nll": tf.reduce_mean(-log_px, axis=0),
-            "kl": tf.reduce_mean(kl, axis=0),
-            "objective": tf.reduce_mean(objective, axis=0),
-            "outputs": outputs[0],
-            "z": z[0],
+            "neg_elbo": tf.reduce_mean(-s.log_px + s.kl, axis=0),
+            "recon_nll": tf.reduce_mean(-s.log_px, axis=0),
+            "kl": tf.reduce_mean(s.kl, axis=0),
+            "objective": estimate.objective,
+            "outputs": s.outputs[0],
+            "z": s.z[0],
         }
         sampler = self.annealed()
         if sampler is not None:

@@ -82,7 +82,7 @@ class ContinuousVAE(VAE):
             return kl, kl
         return super().kl_terms(q, p, z, raw)
 
-    def sample_posterior(self, q, raw, seed, num_samples, training=False):
+    def sample_posterior(self, q, raw, seed, num_samples):
         """z on the real line, the coordinate y of a bounded latent (`decode_samples` reads
         h(y)); [K, batch, latent].
 

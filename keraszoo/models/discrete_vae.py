@@ -6,11 +6,14 @@ Gumbel-Softmax"; Maddison et al. 2017, "The Concrete Distribution").
     bernoulli_vae:    z ∈ {0, 1}^M;  q = Π_i Bern(σ(l_i)), p = Bern(1/2)^M;
                       KL = Σ_i q_i log 2q_i + (1 − q_i) log 2(1 − q_i)
 
-Encoder gradient, by name (`estimator`):
+Encoder gradient, by name (`estimator`, any of `keraszoo.estimators.estimator_names(kind)` for
+the family's latent kind), e.g.:
     straight_through      exact sample forward, ∂ softmax(l) / ∂ σ(l) backward (Bengio et al. 2013)
     gumbel_softmax        relaxed samples in training, τ annealed by a TemperatureSchedule
     gumbel_softmax_hard   ST Gumbel-softmax: exact sample forward, relaxed gradient
     reinforce             score function with the baselines of keraszoo.estimators
+The family offers the estimators its samplers from logits and uniform noise (`draw_latents`
+with `exact_sample`, `straight_through_sample` or `relaxed_sample`).
 
 KL: both families have the closed form above, so `kl="auto"` and `kl="analytic"` both use it
 (`uses_analytic_kl()` is True). Its gradient is taken directly, and REINFORCE's learning signal
@@ -31,12 +34,12 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keraszoo._checks import check_positive
+from keraszoo.distributions import bernoulli_kl_uniform, categorical_kl_uniform
 from keraszoo.estimators import (
-    DISCRETE_ESTIMATORS,
-    bernoulli_kl_uniform,
     bernoulli_sample,
-    categorical_kl_uniform,
     categorical_sample,
+    gumbel_softmax,
+    relaxed_bernoulli,
     straight_through_bernoulli,
     straight_through_categorical,
 )
@@ -53,21 +56,20 @@ class DiscreteVAE(VAE):
     """Shared machinery of the discrete-latent VAEs. Subclasses set the latent layout."""
 
     kl_choices = ("auto", "analytic")
-    estimator_choices = DISCRETE_ESTIMATORS
+    default_estimator = "gumbel_softmax"
     sampler_class: type = GumbelSoftmax
 
-    def __init__(
-        self, data_shape, latent_dim, temperature=None, estimator="gumbel_softmax", seed=None, **kwargs
-    ):
+    def __init__(self, data_shape, latent_dim, temperature=None, seed=None, **kwargs):
+        # The sampler holds τ (annealed in training) and draws the noise; which sample the
+        # estimator makes of it (exact, straight-through, relaxed, hard) is the estimator's choice.
         self.sampler = self.sampler_class(
             temperature=DEFAULT_TEMPERATURE if temperature is None else temperature,
-            hard=estimator == "gumbel_softmax_hard",
             # Inside the model the sampler always receives the model's step seed; its own
             # generator only serves standalone calls.
             seed=seed,
             name="sampler",
         )
-        super().__init__(data_shape, latent_dim=latent_dim, estimator=estimator, seed=seed, **kwargs)
+        super().__init__(data_shape, latent_dim=latent_dim, seed=seed, **kwargs)
 
     def annealed(self):
         return self.sampler if self.relaxes_latents else None
@@ -76,10 +78,12 @@ class DiscreteVAE(VAE):
     def relaxes_latents(self):
         return self.estimator.relaxed
 
-    # Subclass layout: logits shape per example and the exact / straight-through samplers.
+    # Subclass layout: logits shape per example and the samplers from (logits, noise): the noise
+    # is the sampler's (Gumbel for categorical, logistic for Bernoulli latents).
     logits_shape: tuple[int, ...] = ()
-    _straight_through = None
-    _exact = None
+    exact_sample = None  # (logits, noise) → an exact sample, no gradient
+    straight_through_sample = None  # (logits, noise) → the exact sample, ∂ of its mean
+    relaxed_sample = None  # (logits, noise, τ, hard) → the Concrete sample (or its ST version)
 
     def num_posterior_params(self):
         return self.latent_dim
@@ -87,17 +91,18 @@ class DiscreteVAE(VAE):
     def _logits(self, raw):
         return tf.reshape(raw, tf.concat([tf.shape(raw)[:1], self.logits_shape], axis=0))
 
-    def sample_posterior(self, q, raw, seed, num_samples, training=False):
+    latent_logits = _logits
+
+    def draw_latents(self, raw, seed, num_samples, sample):
+        """`sample(logits, noise)` at `num_samples` draws of the noise per example: [K, batch, ...]."""
         logits = self._logits(raw)
         # [batch, K, ...]: the noise is sliced per replica along the batch axis.
         tiled = tf.repeat(logits[:, None], num_samples, axis=1)
-        if self.estimator.relaxed:
-            z = self.sampler(tiled, training=training, seed=seed)
-        else:
-            noise = self.sampler.noise(tf.shape(tiled), seed)
-            sample = self._straight_through if self.estimator.straight_through else self._exact
-            z = sample(tiled, noise)
+        z = sample(tiled, self.sampler.noise(tf.shape(tiled), seed))
         return tf.experimental.numpy.moveaxis(z, 1, 0)
+
+    def sample_posterior(self, q, raw, seed, num_samples):
+        return self.draw_latents(raw, seed, num_samples, self.exact_sample)
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.sampler.schedule.get_config()}
@@ -120,8 +125,10 @@ class CategoricalVAE(DiscreteVAE):
     integer `codes` [batch, N].
     """
 
-    _straight_through = staticmethod(straight_through_categorical)
-    _exact = staticmethod(categorical_sample)
+    latent_kind = "categorical"
+    exact_sample = staticmethod(categorical_sample)
+    straight_through_sample = staticmethod(straight_through_categorical)
+    relaxed_sample = staticmethod(gumbel_softmax)
 
     def __init__(self, data_shape, num_variables: int = 20, num_classes: int = 10, **kwargs):
         check_positive("num_variables", num_variables, integer=True)
@@ -227,9 +234,11 @@ class BernoulliVAE(BinaryLatents, DiscreteVAE):
     `encode` returns `probs` [batch, M] and `codes` [batch, M] in {0, 1}; `decode` takes codes.
     """
 
+    latent_kind = "bernoulli"
     sampler_class = GumbelSigmoid
-    _straight_through = staticmethod(straight_through_bernoulli)
-    _exact = staticmethod(bernoulli_sample)
+    exact_sample = staticmethod(bernoulli_sample)
+    straight_through_sample = staticmethod(straight_through_bernoulli)
+    relaxed_sample = staticmethod(relaxed_bernoulli)
 
     def __init__(self, data_shape, latent_dim: int = 200, **kwargs):
         check_positive("latent_dim", latent_dim, integer=True)

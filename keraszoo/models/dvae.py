@@ -73,7 +73,7 @@ class DVAE(BinaryLatents, VAE):
     """
 
     kl_choices = ("auto", "analytic")
-    estimator_choices = ("reparameterization",)
+    latent_kind = "smoothed"
 
     def __init__(
         self,
@@ -116,7 +116,7 @@ class DVAE(BinaryLatents, VAE):
         zeta, z = self.sampler(tiled, seed=seed)
         return tf.experimental.numpy.moveaxis(zeta, 1, 0), tf.experimental.numpy.moveaxis(z, 1, 0)
 
-    def sample_posterior(self, q, raw, seed, num_samples, training=False):
+    def sample_posterior(self, q, raw, seed, num_samples):
         return self._draw(raw, seed, num_samples)[0]
 
     @property

@@ -3,7 +3,13 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from keraszoo.distributions import analytic_kl, gaussian_param_l2, monte_carlo_kl
+from keraszoo.distributions import (
+    analytic_kl,
+    bernoulli_kl_uniform,
+    categorical_kl_uniform,
+    gaussian_param_l2,
+    monte_carlo_kl,
+)
 
 tfd = tfp.distributions
 
@@ -44,3 +50,22 @@ def test_param_l2_regularizer():
     loc, scale = np.array([[1.0, -2.0]]), np.array([[0.5, 3.0]])
     np.testing.assert_allclose(gaussian_param_l2(loc, scale).numpy(), [1 + 4 + 0.25 + 4])
     np.testing.assert_allclose(gaussian_param_l2(np.zeros((1, 2)), np.ones((1, 2))).numpy(), [0.0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_kl_against_uniform_priors_by_hand_and_tfp(dtype):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 5, 10)).astype(dtype)
+    q = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    expected = (q * np.log(q * 10)).sum(-1)
+    np.testing.assert_allclose(categorical_kl_uniform(tf.constant(logits)).numpy(), expected, rtol=1e-5)
+    tfp_kl = tfd.kl_divergence(
+        tfd.OneHotCategorical(logits=logits), tfd.OneHotCategorical(logits=np.zeros_like(logits))
+    )
+    np.testing.assert_allclose(categorical_kl_uniform(tf.constant(logits)).numpy(), tfp_kl.numpy(), rtol=1e-5)
+    assert np.allclose(categorical_kl_uniform(tf.zeros([2, 10], dtype)).numpy(), 0.0, atol=1e-6)
+
+    b = rng.normal(size=(4, 7)).astype(dtype)
+    p = 1 / (1 + np.exp(-b))
+    expected_b = (p * np.log(2 * p) + (1 - p) * np.log(2 * (1 - p))).sum(-1)
+    np.testing.assert_allclose(bernoulli_kl_uniform(tf.constant(b)).numpy(), expected_b, rtol=1e-5)

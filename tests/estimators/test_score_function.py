@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keraszoo.estimators import leave_one_out_baseline, score_function_surrogate, zero_valued
+from keraszoo.estimators.score_function import vimco_signals
 
 tfd = tfp.distributions
 MU, SIGMA, N = 1.5, 0.8, 20_000
@@ -69,3 +70,19 @@ def test_surrogate_has_zero_value_and_the_score_function_gradient():
 def test_leave_one_out_baseline_by_hand():
     f = tf.constant([[1.0, 10.0], [2.0, 20.0], [6.0, 30.0]])
     np.testing.assert_allclose(leave_one_out_baseline(f).numpy(), [[4.0, 25.0], [3.5, 20.0], [1.5, 15.0]])
+
+
+def test_vimco_signals_match_a_direct_leave_one_out_computation():
+    # Mnih & Rezende (2016), eq. 10: L̂(z_1..K) − log (1/K)(Σ_{j≠i} w_j + exp mean_{j≠i} log w_j).
+    log_w = np.random.default_rng(0).normal(size=(4, 3)) * 3.0  # K = 4 samples, batch 3
+    expected = np.empty_like(log_w)
+    for b in range(3):
+        w = np.exp(log_w[:, b])
+        bound = np.log(w.mean())
+        for i in range(4):
+            others = np.delete(log_w[:, b], i)
+            expected[i, b] = bound - np.log((np.exp(others).sum() + np.exp(others.mean())) / 4)
+    np.testing.assert_allclose(vimco_signals(tf.constant(log_w)).numpy(), expected, rtol=1e-10)
+    # Finite where the weights under- or overflow in linear space.
+    extreme = tf.constant([[-2000.0, 0.0], [-1990.0, 900.0], [-2010.0, 800.0]], tf.float64)
+    assert np.all(np.isfinite(vimco_signals(extreme).numpy()))

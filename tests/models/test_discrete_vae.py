@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from keraszoo import BernoulliVAE, CategoricalVAE
-from keraszoo.estimators import DISCRETE_ESTIMATORS
+from keraszoo.estimators import estimator_names
 from tests.conftest import small_vae_config
 
 SCHEDULE = {"initial": 1.0, "minimum": 0.5, "rate": 0.1, "every": 2}
@@ -46,8 +46,14 @@ def _exact_terms(model, x):
     return recon, (q * log_px**2).sum(-1) - recon**2, (q * (log_q - log_prior)).sum(-1)
 
 
-@pytest.mark.parametrize("cls", [CategoricalVAE, BernoulliVAE])
-@pytest.mark.parametrize("estimator", DISCRETE_ESTIMATORS)
+@pytest.mark.parametrize(
+    "cls, estimator",
+    [
+        (cls, name)
+        for cls in (CategoricalVAE, BernoulliVAE)
+        for name in estimator_names(cls.latent_kind, "elbo")
+    ],
+)
 def test_every_estimator_trains_through_fit(cls, estimator, binary_batch):
     model = _model(cls, estimator=estimator)
     model.compile(keras.optimizers.Adam(1e-2))
