@@ -50,8 +50,12 @@ class _Antithetic(Estimator):
         logistic = model.draw_latents(params, seed, k, lambda _, noise: noise)  # L, [K, batch, M]
         b = model.exact_sample(logits, logistic)
         b_tilde = model.exact_sample(logits, -logistic)
-        samples = model.evaluate_samples(x, q, params, tf.stop_gradient(tf.concat([b, b_tilde], axis=0)))
-        signal = samples.log_px if model.uses_analytic_kl() else samples.log_px - samples.kl
+        samples = model.evaluate_samples(
+            x, q, params, tf.stop_gradient(tf.concat([b, b_tilde], axis=0)), training=training
+        )
+        signal = (
+            samples.log_px if model.uses_analytic_kl() else samples.log_px - samples.kl_weight * samples.kl
+        )
         difference = (signal[:k] - signal[k:])[..., None]  # f(b) − f(b̃), [K, batch, 1]
         grad = tf.reduce_mean(self.factor(logits, logistic, b, b_tilde, difference), axis=0)  # [batch, M]
         # −ELBO over the 2K samples (θ-gradient: their average; the KL's own gradient), plus the

@@ -58,7 +58,10 @@ class Samples:
     outputs:     [K, batch, ...] decoder outputs at z
     log_px:      [K, batch] log p(x|z)
     kl:          [K, batch] the KL term reported in the ELBO (analytic: the same for every k)
-    regularizer: [K, batch] what training puts in its place (the KL, or an alternative)
+    regularizer: [K, batch] what training puts in its place (the KL, or an alternative), times
+                 kl_weight
+    kl_weight:   the KL warm-up weight w of training (1 otherwise): the objectives use
+                 w·regularizer, and w·(log p(z) − log q(z|x)) in log importance weights
     """
 
     z: tf.Tensor
@@ -66,6 +69,7 @@ class Samples:
     log_px: tf.Tensor
     kl: tf.Tensor
     regularizer: tf.Tensor
+    kl_weight: tf.Tensor | float = 1.0
 
 
 @dataclasses.dataclass
@@ -83,8 +87,11 @@ def zero_valued(surrogate: tf.Tensor) -> tf.Tensor:
 
 
 def log_weights(model, q, samples: Samples) -> tf.Tensor:
-    """log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x), [K, batch]."""
-    return samples.log_px + model.latent_prior().log_prob(samples.z) - q.log_prob(samples.z)
+    """log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x), [K, batch] (in training with a KL
+    warm-up, the prior ratio times `samples.kl_weight`)."""
+    return samples.log_px + samples.kl_weight * (
+        model.latent_prior().log_prob(samples.z) - q.log_prob(samples.z)
+    )
 
 
 def negative_elbo(model, q, samples: Samples) -> tf.Tensor:
@@ -137,7 +144,8 @@ class Estimator:
     def estimate(self, model, x, params, seed, training: bool = False) -> Estimate:
         """The samples of a batch and the training objective, from the encoder output `params`."""
         q = model.posterior(params)
-        samples = model.evaluate_samples(x, q, params, self.sample(model, q, params, seed, training))
+        z = self.sample(model, q, params, seed, training)
+        samples = model.evaluate_samples(x, q, params, z, training=training)
         return Estimate(samples, self.surrogate(model, x, q, params, samples, training))
 
 

@@ -77,7 +77,8 @@ class GumbelSoftmaxHard(GumbelSoftmax):
 def _stopped_log_weights(model, q_stopped, samples):
     """log p(x|z) + log p(z) − log q_{sg(φ)}(z|x): the density ratio with q's parameters held
     fixed, so its φ-gradient is the path derivative through z(φ) alone, [K, batch]."""
-    return samples.log_px + model.latent_prior().log_prob(samples.z) - q_stopped.log_prob(samples.z)
+    ratio = model.latent_prior().log_prob(samples.z) - q_stopped.log_prob(samples.z)
+    return samples.log_px + samples.kl_weight * ratio
 
 
 class _DensityRatioPathwise(Reparameterization):

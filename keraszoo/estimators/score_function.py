@@ -62,7 +62,9 @@ class Reinforce(Estimator):
     def surrogate(self, model, x, q, params, samples, training):
         objective = -samples.log_px + samples.regularizer
         # The learning signal of the terms whose gradient reaches φ only through z.
-        signal = samples.log_px if model.uses_analytic_kl() else samples.log_px - samples.kl
+        signal = (
+            samples.log_px if model.uses_analytic_kl() else samples.log_px - samples.kl_weight * samples.kl
+        )
         objective += score_function_surrogate(
             signal, q.log_prob(samples.z), model.baseline(signal, training=training)
         )
@@ -115,7 +117,7 @@ class VIMCO(Estimator):
 
     def surrogate(self, model, x, q, params, samples, training):
         log_q = q.log_prob(samples.z)
-        log_w = samples.log_px + model.latent_prior().log_prob(samples.z) - log_q
+        log_w = samples.log_px + samples.kl_weight * (model.latent_prior().log_prob(samples.z) - log_q)
         k = tf.cast(tf.shape(log_w)[0], log_w.dtype)
         bound = tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(k)
         scores = score_function_surrogate(vimco_signals(log_w), log_q)  # [K, batch], zero-valued

@@ -416,10 +416,16 @@ class VAE(ZooModel):
             estimators that only exist for it). L_1 is the single-sample ELBO with the Monte
             Carlo KL; L_K ≥ the K-sample ELBO and increases towards log p(x) with K. The
             reported `neg_elbo` is the ELBO either way.
+        kl_warmup_steps: 0 (default) or N > 0: training multiplies the KL term by
+            w = min(1, t/N) at optimizer step t (a linear "warm-up", Bowman et al. 2016;
+            Sønderby et al. 2016), so the first steps fit the decoder before the prior pulls
+            the posterior in; with the IWAE objective, log w_k = log p(x|z_k) + w (log p(z_k) −
+            log q(z_k|x)). Reported figures (`neg_elbo`, `kl`, bounds) are always at w = 1; the
+            training `loss` is the warmed objective until step N.
 
     A family sets `latent_kind` (which estimators apply) and implements: `num_posterior_params`,
-    `posterior`, `prior`, `sample_posterior`, `encode_outputs`, and optionally `posterior_mode`, `kl_terms`, `importance_sample`,
-    `annealed` (a sampler whose τ or β is annealed and reported).
+    `posterior`, `prior`, `sample_posterior`, `encode_outputs`, and optionally `posterior_mode`,
+    `kl_terms`, `importance_sample`, `annealed` (a sampler whose τ or β is annealed and reported).
     """
 
     kl_choices: tuple[str, ...] = ("auto", "analytic", "monte_carlo")
@@ -438,9 +444,11 @@ class VAE(ZooModel):
         num_samples: int = 1,
         baseline_decay: float = 0.99,
         objective: str | None = None,
+        kl_warmup_steps: int = 0,
         **kwargs,
     ):
         check_positive("latent_dim", latent_dim, integer=True)
+        check_count("kl_warmup_steps", kl_warmup_steps)
         check_one_of("kl", kl, self.kl_choices)
         check_positive("num_samples", num_samples, integer=True)
         self.estimator = get_estimator(estimator or self.default_estimator, self.latent_kind)
@@ -457,6 +465,7 @@ class VAE(ZooModel):
                 f"The leave-one-out baseline needs `num_samples` >= 2. Received: num_samples={num_samples}"
             )
         self.latent_dim, self.kl, self.num_samples, self.objective = latent_dim, kl, num_samples, objective
+        self.kl_warmup_steps = int(kl_warmup_steps)
         self.estimator.check(self)
         self.baseline = ScoreFunctionBaseline(baseline, baseline_decay, name="baseline")
         super().__init__(data_shape, **kwargs)
@@ -540,13 +549,24 @@ class VAE(ZooModel):
         outputs = self.decoder(tf.reshape(z, [-1, self.latent_dim]))
         return tf.reshape(outputs, tf.concat([tf.shape(z)[:2], self.data_shape], axis=0))
 
-    def evaluate_samples(self, x, q, params, z) -> Samples:
-        """Decoder outputs, log p(x|z) and the KL terms (broadcast to [K, batch]) at samples z."""
+    def kl_weight(self, training: bool):
+        """The KL term's weight in the training objective: min(1, t/N) at optimizer step t while
+        training with `kl_warmup_steps` N > 0, else 1."""
+        if not training or not self.kl_warmup_steps:
+            return 1.0
+        step = tf.cast(self.training_step(), self.compute_dtype)
+        return tf.minimum(1.0, step / float(self.kl_warmup_steps))
+
+    def evaluate_samples(self, x, q, params, z, training: bool = False) -> Samples:
+        """Decoder outputs, log p(x|z) and the KL terms (broadcast to [K, batch]) at samples z;
+        in training the regularizer carries the KL warm-up weight (`kl_weight`)."""
         outputs = self.decode_samples(z)
         log_px = self.log_px(outputs, x)  # [K, batch]
         kl, regularizer = self.kl_terms(q, self.latent_prior(), z, params)
         kl, regularizer = (tf.broadcast_to(t, tf.shape(log_px)) for t in (kl, regularizer))
-        return Samples(z=z, outputs=outputs, log_px=log_px, kl=kl, regularizer=regularizer)
+        weight = self.kl_weight(training)
+        return Samples(z=z, outputs=outputs, log_px=log_px, kl=kl, regularizer=weight * regularizer,
+                       kl_weight=weight)  # fmt: skip
 
     def forward(self, x: tf.Tensor, seed: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
         """Per-example `neg_elbo`, `recon_nll`, `kl` (means over the estimator's samples), the
@@ -622,4 +642,5 @@ class VAE(ZooModel):
             "num_samples": self.num_samples,
             "baseline_decay": self.baseline.decay,
             "objective": self.objective,
+            "kl_warmup_steps": self.kl_warmup_steps,
         }
