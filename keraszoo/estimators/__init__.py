@@ -6,6 +6,7 @@ Every estimator module is imported here, so that its `@register_estimator` runs.
 
 from keraszoo.estimators import arm as _arm  # noqa: F401  (registers)
 from keraszoo.estimators import pathwise as _pathwise  # noqa: F401  (registers)
+from keraszoo.estimators import rebar as _rebar  # noqa: F401  (registers)
 from keraszoo.estimators import score_function as _score_function  # noqa: F401  (registers)
 from keraszoo.estimators.discrete import (
     bernoulli_sample,

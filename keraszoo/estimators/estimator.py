@@ -132,6 +132,11 @@ class Estimator:
                 f"estimator={self.name!r}"
             )
 
+    def control_variate(self, model):
+        """A layer of learned estimator state that the model owns and saves (REBAR's and RELAX's
+        control variate, `model.control_variate`), built for `model`; None: the estimator has none."""
+        return None
+
     # ---------------------------------------------------------------- the estimate
     def sample(self, model, q, params, seed, training: bool) -> tf.Tensor:
         """z [K, batch, ...] with this estimator's gradient path."""

@@ -469,6 +469,8 @@ class VAE(ZooModel):
         self.estimator.check(self)
         self.baseline = ScoreFunctionBaseline(baseline, baseline_decay, name="baseline")
         super().__init__(data_shape, **kwargs)
+        # Learned estimator state (REBAR/RELAX control variates), trained and saved with the model.
+        self.control_variate = self.estimator.control_variate(self)
 
     # ------------------------------------------------------------------ family hooks
     def encoder_output_shape(self):
