@@ -30,9 +30,11 @@ def test_gradient_statistics_of_the_discrete_estimators(binary_batch):
     model = BernoulliVAE(**small_vae_config(latent_dim=6))
     rows = gradient_statistics(model, binary_batch, repeats=30, reference_samples=200)
     by_name = {r["estimator"]: r for r in rows}
-    assert set(by_name) == {"straight_through", "gumbel_softmax", "reinforce", "arm", "disarm", "vimco"}
+    assert set(by_name) == {
+        "straight_through", "gumbel_softmax", "reinforce", "arm", "disarm", "rebar", "relax", "vimco"
+    }  # fmt: skip
     assert by_name["vimco"]["objective"] == "iwae" and by_name["disarm"]["objective"] == "elbo"
-    for name in ("reinforce", "arm", "disarm", "vimco"):  # unbiased
+    for name in ("reinforce", "arm", "disarm", "rebar", "relax", "vimco"):  # unbiased
         row = by_name[name]
         assert row["relative_bias"] < 4 * row["mc_error_of_bias"] + 0.1, row
     assert by_name["disarm"]["variance"] < by_name["reinforce"]["variance"]

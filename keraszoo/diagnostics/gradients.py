@@ -4,8 +4,10 @@ Continuous latents (default rows): the reparameterization gradient (Kingma & Wel
 REINFORCE (Williams 1992) with or without baselines, STL (Roeder et al. 2017), and for the IWAE
 bound (Burda et al. 2016) plain reparameterization beside DReG (Tucker et al. 2019). Discrete
 latents: straight-through (Bengio et al. 2013), Gumbel-softmax (Jang et al. 2017), REINFORCE
-with a leave-one-out baseline, ARM / DisARM (Yin & Zhou 2019; Dong et al. 2020, Bernoulli) and
-VIMCO (Mnih & Rezende 2016, the IWAE bound).
+with a leave-one-out baseline, ARM / DisARM (Yin & Zhou 2019; Dong et al. 2020, Bernoulli), REBAR /
+RELAX (Tucker et al. 2017; Grathwohl et al. 2018, Bernoulli: with the model's own learned control
+variate when it was trained with that estimator, else the initial one) and VIMCO (Mnih & Rezende
+2016, the IWAE bound).
 
 For a model and a batch x, each estimator's gradient of its training objective with respect
 to the encoder weights φ is drawn `repeats` times with different seeds and compared with a
@@ -53,6 +55,8 @@ DISCRETE_ESTIMATORS = (
     ("reinforce", "rloo", 2),
     ("arm", "none", 1),
     ("disarm", "none", 1),
+    ("rebar", "none", 1),
+    ("relax", "none", 1),
     ("vimco", "none", 5),
 )
 
@@ -76,6 +80,8 @@ def _variant(model, estimator: str, baseline: str, num_samples: int, objective: 
     clone = type(model).from_config(config)
     clone.encoder.set_weights(model.encoder.get_weights())
     clone.decoder.set_weights(model.decoder.get_weights())
+    if estimator == model.estimator.name and getattr(clone, "control_variate", None) is not None:
+        clone.control_variate.set_weights(model.control_variate.get_weights())  # the trained one
     return clone
 
 

@@ -179,7 +179,10 @@ class _RelaxedControl(Estimator):
             # Σ_ω sg(∂V/∂ω)·ω, zero-valued: the optimizer's gradient for ω is ∂V/∂ω.
             tuning = tape.gradient(variance, variables)
             term = tf.add_n(
-                [tf.reduce_sum(tf.stop_gradient(g) * tf.cast(v, g.dtype)) for g, v in zip(tuning, variables)]
+                [
+                    tf.reduce_sum(tf.stop_gradient(g) * tf.cast(v, g.dtype))
+                    for g, v in zip(tuning, variables, strict=True)
+                ]
             )
             objective += zero_valued(tf.cast(term, objective.dtype))
         objective += zero_valued(-tf.reduce_sum(tf.stop_gradient(grad) * logits, axis=-1))

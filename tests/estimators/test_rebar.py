@@ -129,7 +129,10 @@ def test_the_variance_objective_lowers_the_measured_variance(estimator):
     for step in range(15):
         _control_step(model, x, tf.constant([7, step]), learning_rate=0.1 if estimator == "rebar" else 0.003)
     after = single_step_gradients(model, replicas=3_000, seed=tf.constant([5, 6])).var(0).sum()
-    moved = [not np.allclose(a, v.numpy()) for a, v in zip(start, model.control_variate.trainable_variables)]
+    moved = [
+        not np.allclose(a, v.numpy())
+        for a, v in zip(start, model.control_variate.trainable_variables, strict=True)
+    ]
     assert any(moved)
     if estimator == "rebar":
         assert model.control_variate.eta.numpy() > 0.2  # η = 0 (REINFORCE) is not the minimum
