@@ -139,18 +139,21 @@ def test_the_variance_objective_lowers_the_measured_variance(estimator):
     assert after < 0.8 * before, (before, after)
 
 
-@pytest.mark.parametrize("estimator", ["rebar", "relax"])
-def test_two_replicas_give_the_same_control_variate_update_as_one(estimator):
+def test_two_replicas_give_the_same_control_variate_update_as_one():
+    """Same global batch and seed: each replica draws its slice of the global batch's noise and
+    ∂V/∂ω goes through `add_loss` (1/replicas, summed), so ω's update (and every other weight's)
+    is that of one device. RELAX: its λ and network r_ψ (REBAR's η takes the same code path)."""
+    estimator = "relax"
     x = (np.random.default_rng(0).random((16, 3)) > 0.5).astype("float32")
     weights, initial = {}, None
     for devices in (["/cpu:0"], ["/cpu:0", "/cpu:1"]):
         with mirrored_strategy(devices).scope():
             model = _model(BernoulliVAE, estimator)
-            model.compile(optimizer=keras.optimizers.SGD(0.5))
+            model.compile(optimizer=keras.optimizers.SGD(0.5), run_eagerly=True)  # no tracing: fast
         if initial is None:
             initial = model.get_weights()
         model.set_weights(initial)
-        model.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=2, verbose=0, shuffle=False)
+        model.fit(tf.data.Dataset.from_tensor_slices(x).batch(8), epochs=1, verbose=0, shuffle=False)
         weights[len(devices)] = [v.numpy() for v in model.control_variate.trainable_variables]
         weights[(len(devices), "all")] = model.get_weights()
     start = initial[-len(weights[1]) :]
