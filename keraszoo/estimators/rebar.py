@@ -1,5 +1,5 @@
 """REBAR (Tucker et al. 2017) and RELAX (Grathwohl et al. 2018): unbiased gradients for Bernoulli
-latents with the relaxed sample as a learned control variate.
+and categorical latents with the relaxed sample as a learned control variate.
 
 For z ~ Π_m Bern(θ_m), θ = σ(α) (α the encoder's logits), write the exact sample through its
 logistic noise, u ~ U(0, 1)^M:
@@ -52,8 +52,13 @@ the *global* batch's per-example mean: the same on 1 and on N replicas for the s
 and seed (each replica draws its slice of the global batch's noise). It is not the variance of
 the all-reduced gradient in the encoder weights, which is not a sum over examples.
 
-Cost per training example and sample: three decoder passes (at b, σ(z/λ), σ(z̃/λ)), their
-gradient in α, and (in training) its gradient in ω. Categorical latents: not implemented.
+Categorical latents (one-hot b over the last axis, θ = softmax(α)): the same estimator with the
+Gumbel-max sample z = log θ + g, b = one_hot(argmax z), the conditional Gumbel sample z̃ | b of
+`conditional_gumbel`, the Concrete relaxation softmax(z/λ) (Maddison et al. 2017; Jang et al.
+2017) and ∇_α log q(b) = b − softmax(α) (Tucker et al. 2017, appendix).
+
+Cost per training example and sample: three decoder passes (at b and at the relaxations of z and
+z̃), their gradient in α, and (in training) its gradient in ω.
 """
 
 from __future__ import annotations
@@ -80,6 +85,22 @@ def conditional_logistic(logits: tf.Tensor, b: tf.Tensor, logistic_v: tf.Tensor)
     one = tf.nn.softplus(logits + log_v) - log_1mv
     zero = log_v - tf.nn.softplus(log_1mv - logits)
     return tf.where(b > 0.5, one, zero)
+
+
+def conditional_gumbel(logits: tf.Tensor, b: tf.Tensor, gumbel_v: tf.Tensor) -> tf.Tensor:
+    """z̃ ~ p(z | b) for z = log θ + Gumbel(0, 1) noise over the last axis, θ = softmax(α), b one-hot
+    (Tucker et al. 2017, appendix), from the Gumbel noise of v, g = −log(−log v):
+
+        z̃_b = g_b,    z̃_k = −log(−log v_k / θ_k − log v_b) = −logaddexp(−g_k − log θ_k, −g_b)  (k ≠ b)
+
+    (the maximum of the Gumbels is Gumbel(log Σθ = 0) at g_b, and each other coordinate is its
+    Gumbel conditioned to lie below it). Differentiable in α (v and b fixed)."""
+    log_theta = tf.nn.log_softmax(logits)
+    g_b = tf.reduce_sum(b * gumbel_v, axis=-1, keepdims=True)
+    others = -tf.math.reduce_logsumexp(
+        tf.stack([-gumbel_v - log_theta, tf.broadcast_to(-g_b, tf.shape(gumbel_v))]), 0
+    )
+    return tf.where(b > 0.5, tf.broadcast_to(g_b, tf.shape(gumbel_v)), others)
 
 
 @keras.saving.register_keras_serializable(package="keraszoo")
@@ -125,10 +146,16 @@ class RelaxedControlVariate(keras.layers.Layer):
         return {**super().get_config(), "latent_dim": self.latent_dim, "hidden_units": self.hidden_units}
 
 
-class _RelaxedControl(Estimator):
-    """Shared estimate of REBAR and RELAX (module docstring); subclasses size r_ψ."""
+def _per_example(t: tf.Tensor) -> tf.Tensor:
+    """[batch, ...] → [batch, P]."""
+    return tf.reshape(t, [tf.shape(t)[0], -1])
 
-    latents = ("bernoulli",)
+
+class _RelaxedControl(Estimator):
+    """Shared estimate of REBAR and RELAX (module docstring), Bernoulli and categorical; subclasses
+    size r_ψ."""
+
+    latents = ("bernoulli", "categorical")
     hidden_units = 0
 
     def control_variate(self, model):
@@ -136,46 +163,69 @@ class _RelaxedControl(Estimator):
             model.latent_dim, self.hidden_units, name="control_variate", dtype=model.dtype_policy
         )
 
+    # The latent kind's reparameterized noise, relaxation, conditional sample and score.
+    @staticmethod
+    def _categorical(model):
+        return model.latent_kind == "categorical"
+
+    def unconditional(self, model, alpha, noise):
+        """z: α + L (Bernoulli) or log softmax(α) + g (categorical)."""
+        return (tf.nn.log_softmax(alpha) if self._categorical(model) else alpha) + noise
+
+    def conditional(self, model, alpha, b, noise_v):
+        return (conditional_gumbel if self._categorical(model) else conditional_logistic)(alpha, b, noise_v)
+
+    def relax(self, model, z, temperature):
+        """σ(z/λ) (binary Concrete) or softmax(z/λ) (Concrete; Maddison et al. 2017)."""
+        return tf.nn.softmax(z / temperature) if self._categorical(model) else tf.sigmoid(z / temperature)
+
+    def score(self, model, alpha, b):
+        """∇_α log q(b): b − σ(α) or b − softmax(α)."""
+        return b - (tf.nn.softmax(alpha) if self._categorical(model) else tf.sigmoid(alpha))
+
     def control(self, model, x, z):
-        """c(z) [K, batch] at logistic-space samples z [K, batch, M]."""
+        """c(z) [K, batch] at relaxation-space samples z [K, batch, ...]."""
         cv = model.control_variate
-        relaxed = tf.sigmoid(z / cv.temperature)
+        relaxed = self.relax(model, z, cv.temperature)
         return cv(model.log_px(model.decode_samples(relaxed), x), relaxed)
 
-    def gradient_estimate(self, model, x, logits, logistic_u, logistic_v, b, f_b):
-        """ĝ [K, batch, M] (module docstring): the estimate of ∇_α E_q[f(b)] per sample, a
+    def gradient_estimate(self, model, x, logits, noise_u, noise_v, b, f_b):
+        """ĝ [K, batch, ...] (module docstring): the estimate of ∇_α E_q[f(b)] per sample, a
         differentiable function of the control-variate parameters."""
-        alpha = tf.broadcast_to(tf.stop_gradient(logits), tf.shape(logistic_u))
+        alpha = tf.broadcast_to(tf.stop_gradient(logits), tf.shape(noise_u))
         with tf.GradientTape() as tape:
             tape.watch(alpha)
-            c_z = self.control(model, x, alpha + logistic_u)
-            c_z_tilde = self.control(model, x, conditional_logistic(alpha, b, logistic_v))
+            c_z = self.control(model, x, self.unconditional(model, alpha, noise_u))
+            c_z_tilde = self.control(model, x, self.conditional(model, alpha, b, noise_v))
             difference = tf.reduce_sum(c_z - c_z_tilde)
         pathwise = tape.gradient(difference, alpha)  # ∇c(z) − ∇c(z̃), per sample and example
-        return (f_b - c_z_tilde)[..., None] * (b - tf.sigmoid(alpha)) + pathwise
+        coefficient = tf.reshape(
+            f_b - c_z_tilde, tf.concat([tf.shape(f_b), tf.ones_like(tf.shape(b)[2:])], 0)
+        )
+        return coefficient * self.score(model, alpha, b) + pathwise
 
     def estimate(self, model, x, params, seed, training=False):
         q = model.posterior(params)
         k = model.num_samples
-        logits = model.latent_logits(params)  # [batch, M]
-        logistic_u = model.draw_latents(params, seed, k, lambda _, noise: noise)  # [K, batch, M]
+        logits = model.latent_logits(params)  # [batch, M] or [batch, N, M]
+        noise_u = model.draw_latents(params, seed, k, lambda _, noise: noise)  # [K, batch, ...]
         v_seed = tf.random.experimental.stateless_fold_in(seed, 1)
-        logistic_v = model.draw_latents(params, v_seed, k, lambda _, noise: noise)
-        b = tf.stop_gradient(model.exact_sample(logits, logistic_u))
+        noise_v = model.draw_latents(params, v_seed, k, lambda _, noise: noise)
+        b = tf.stop_gradient(model.exact_sample(logits, noise_u))
         samples = model.evaluate_samples(x, q, params, b)
         f_b = tf.stop_gradient(samples.log_px)  # [K, batch]
         # −ELBO (θ-gradient at b; the analytic KL's own gradient) plus the zero-valued −Σ sg(ĝ) α.
         objective = tf.reduce_mean(-samples.log_px + samples.regularizer, axis=0)
-        estimate = functools.partial(self.gradient_estimate, model, x, logits, logistic_u, logistic_v, b, f_b)
+        estimate = functools.partial(self.gradient_estimate, model, x, logits, noise_u, noise_v, b, f_b)
         if not training:  # ĝ alone (evaluation, gradient diagnostics)
-            grad = tf.reduce_mean(estimate(), axis=0)  # [batch, M]
+            grad = tf.reduce_mean(estimate(), axis=0)  # [batch, ...]
         else:
             # The backend's variables (a Keras `Variable` is not a tape-watchable tf.Variable).
             variables = [v.value for v in model.control_variate.trainable_variables]
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(variables)
                 grad = tf.reduce_mean(estimate(), axis=0)
-                variance = tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=-1))
+                variance = tf.reduce_mean(tf.reduce_sum(_per_example(tf.square(grad)), axis=-1))
             # Σ_ω sg(∂V/∂ω)·ω, zero-valued: the optimizer's gradient for ω is ∂V/∂ω.
             tuning = tape.gradient(variance, variables)
             term = tf.add_n(
@@ -185,7 +235,7 @@ class _RelaxedControl(Estimator):
                 ]
             )
             objective += zero_valued(tf.cast(term, objective.dtype))
-        objective += zero_valued(-tf.reduce_sum(tf.stop_gradient(grad) * logits, axis=-1))
+        objective += zero_valued(-tf.reduce_sum(_per_example(tf.stop_gradient(grad) * logits), axis=-1))
         return Estimate(samples, objective)
 
 

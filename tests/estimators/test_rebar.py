@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keraszoo import BernoulliVAE
-from keraszoo.estimators.rebar import conditional_logistic
+from keraszoo import BernoulliVAE, CategoricalVAE
+from keraszoo.estimators.rebar import conditional_gumbel, conditional_logistic
 from keraszoo.training import mirrored_strategy
 from tests.estimators.test_unbiased import (
     SEED,
@@ -70,10 +70,33 @@ def test_conditional_sample_is_finite_at_extreme_logits_and_noise():
     assert np.all(np.isfinite(z.numpy())) and np.all(np.isfinite(tape.gradient(z, alpha).numpy()))
 
 
-def test_rebar_at_eta_zero_is_reinforce_with_the_same_samples():
+@pytest.mark.parametrize("logits", [[0.0, 0.0, 0.0], [2.0, -1.0, 0.3], [-6.0, 4.0, 1.0]])
+def test_conditional_gumbel_sample_is_z_given_b_and_its_marginal_is_gumbel(logits):
+    rng = np.random.default_rng(2)
+    n = 200_000
+    log_theta = np.asarray(logits) - np.logaddexp.reduce(logits)
+    u, v = rng.random((n, 3)), rng.random((n, 3))
+    b = np.eye(3)[np.argmax(log_theta - np.log(-np.log(u)), axis=-1)]
+    z_tilde = conditional_gumbel(
+        tf.constant(logits, tf.float64), tf.constant(b), tf.constant(-np.log(-np.log(v)))
+    ).numpy()
+    # By hand, from the definition (Tucker et al. 2017, appendix): z̃_b = −log(−log v_b),
+    # z̃_k = −log(−log v_k / θ_k − log v_b).
+    v_b = (v * b).sum(-1, keepdims=True)
+    by_hand = np.where(b > 0, -np.log(-np.log(v_b)), -np.log(-np.log(v) / np.exp(log_theta) - np.log(v_b)))
+    np.testing.assert_allclose(z_tilde, by_hand, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(np.argmax(z_tilde, -1), np.argmax(b, -1))  # argmax z̃ = b
+    # Marginally over b, z̃_k ~ Gumbel(log θ_k): CDF exp(−exp(−(t − log θ_k))), within 4 SE.
+    for t in (-2.0, 0.0, 1.5):
+        p = np.exp(-np.exp(-(t - log_theta)))
+        assert np.all(np.abs(np.mean(z_tilde <= t, axis=0) - p) < 4 * np.sqrt(p * (1 - p) / n) + 1e-12)
+
+
+@pytest.mark.parametrize("cls", [BernoulliVAE, CategoricalVAE])
+def test_rebar_at_eta_zero_is_reinforce_with_the_same_samples(cls):
     """ĝ = f(b) (b − σ(α)) at η = 0: the same per-sample logit gradient as REINFORCE (no
     baseline) at the same seed, which draws the same b; the decoder gets the same gradient."""
-    rebar, reinforce = _set(_model(BernoulliVAE, "rebar"), eta=0.0), _model(BernoulliVAE, "reinforce")
+    rebar, reinforce = _set(_model(cls, "rebar"), eta=0.0), _model(cls, "reinforce")
     reinforce.set_weights([w for w in rebar.get_weights()[: len(reinforce.get_weights())]])
     x = tf.constant(np.tile(X, (4, 1)))
     g_rebar, t_rebar = logit_gradients(rebar, x, SEED)
@@ -91,17 +114,19 @@ def test_rebar_at_eta_zero_is_reinforce_with_the_same_samples():
 
 
 @pytest.mark.parametrize(
-    "estimator, eta, temperature, relax_scale",
+    "cls, estimator, eta, temperature, relax_scale",
     [
-        ("rebar", 0.0, 0.5, None),  # REINFORCE
-        ("rebar", 1.7, 0.3, None),
-        ("relax", None, 2.0, 0.8),
+        (BernoulliVAE, "rebar", 0.0, 0.5, None),  # REINFORCE
+        (BernoulliVAE, "rebar", 1.7, 0.3, None),
+        (BernoulliVAE, "relax", None, 2.0, 0.8),
+        (CategoricalVAE, "rebar", 1.3, 0.4, None),
+        (CategoricalVAE, "relax", None, 0.7, 0.8),
     ],
 )
 def test_unbiased_for_the_exact_elbo_gradient_at_fixed_control_parameters(
-    estimator, eta, temperature, relax_scale
+    cls, estimator, eta, temperature, relax_scale
 ):
-    model = _set(_model(BernoulliVAE, estimator), eta, temperature, relax_scale)
+    model = _set(_model(cls, estimator), eta, temperature, relax_scale)
     _, exact, kl_part = exact_gradient(model)
     stderr = _check_unbiased(single_step_gradients(model, replicas=25_000), exact)
     assert np.max(np.abs(kl_part) / stderr) > 20.0  # an estimate without the KL's gradient would fail
@@ -178,11 +203,3 @@ def test_control_variate_is_trained_by_fit_and_saved(estimator, tmp_path):
     assert loaded.get_config()["estimator"] == estimator
     for a, b in zip(after, [v.numpy() for v in loaded.control_variate.trainable_variables], strict=True):
         np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("estimator", ["rebar", "relax"])
-def test_refused_for_categorical_latents(estimator):
-    from keraszoo import CategoricalVAE
-
-    with pytest.raises(ValueError, match=f"Received: estimator='{estimator}'"):
-        CategoricalVAE(data_shape=(4,), num_variables=2, num_classes=3, estimator=estimator)
