@@ -212,7 +212,7 @@ class _RelaxedControl(Estimator):
         v_seed = tf.random.experimental.stateless_fold_in(seed, 1)
         noise_v = model.draw_latents(params, v_seed, k, lambda _, noise: noise)
         b = tf.stop_gradient(model.exact_sample(logits, noise_u))
-        samples = model.evaluate_samples(x, q, params, b)
+        samples = model.evaluate_samples(x, q, params, b, training=training)  # KL warm-up weight
         f_b = tf.stop_gradient(samples.log_px)  # [K, batch]
         # −ELBO (θ-gradient at b; the analytic KL's own gradient) plus the zero-valued −Σ sg(ĝ) α.
         objective = tf.reduce_mean(-samples.log_px + samples.regularizer, axis=0)
