@@ -202,7 +202,7 @@ def test_fit_loop_validates_and_ends_with_the_polyak_average():
 @pytest.mark.slow
 def test_a_killed_worker_resumes_from_the_last_epoch(tmp_path):
     workdir = tmp_path / "run"
-    args = ("--epochs", "12", "--no-export")
+    args = ("--epochs", "12", "--no-export", "--set", "pictures=false")  # neither is checked
     first = Cluster(tmp_path, "run", 2, _train("gaussian_vae_digits", workdir, *args))
     deadline = time.monotonic() + TIMEOUT
     try:
