@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONSTRAINTS := constraints.txt
 
-.PHONY: demo test lint bench clean constraints venv
+.PHONY: demo test quicktest lint clean constraints venv
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ demo: $(STAMP)
 	$(PY) -m keraszoo.recipes.train gaussian_vae_digits --workdir runs/demo --export-dir runs/exports
 	$(PY) -m keraszoo.viz smoothing --out runs/demo/pictures
 
+# Everything (what CI runs). `quicktest` leaves out the tests marked `slow` (end-to-end runs:
+# multi-worker clusters, recipes and benchmark scripts at a smoke budget) for a quick loop.
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q tests
+
+quicktest: $(STAMP)
+	$(PY) -m pytest -n 2 -q -m "not slow" tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check keraszoo recipes tests benchmarks tools
