@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from keraszoo.estimators.estimator import Estimator, register_estimator, zero_valued
+from keraszoo.estimators.estimator import Estimator, log_weights, register_estimator, zero_valued
 
 
 @register_estimator("reparameterization")
@@ -74,11 +74,10 @@ class GumbelSoftmaxHard(GumbelSoftmax):
     hard = True
 
 
-def _stopped_log_weights(model, q_stopped, samples):
+def _stopped_log_weights(model, params, samples):
     """log p(x|z) + log p(z) − log q_{sg(φ)}(z|x): the density ratio with q's parameters held
     fixed, so its φ-gradient is the path derivative through z(φ) alone, [K, batch]."""
-    ratio = model.latent_prior().log_prob(samples.z) - q_stopped.log_prob(samples.z)
-    return samples.log_px + samples.kl_weight * ratio
+    return log_weights(model, model.posterior(tf.stop_gradient(params)), samples)
 
 
 class _DensityRatioPathwise(Reparameterization):
@@ -119,7 +118,7 @@ class StickingTheLanding(_DensityRatioPathwise):
 
     def surrogate(self, model, x, q, params, samples, training):
         value = super().surrogate(model, x, q, params, samples, training)
-        log_w = _stopped_log_weights(model, model.posterior(tf.stop_gradient(params)), samples)
+        log_w = _stopped_log_weights(model, params, samples)
         return tf.stop_gradient(value) + zero_valued(-tf.reduce_mean(log_w, axis=0))
 
 
@@ -147,7 +146,7 @@ class DoublyReparameterized(_DensityRatioPathwise):
 
     def surrogate(self, model, x, q, params, samples, training):
         value = super().surrogate(model, x, q, params, samples, training)  # −L_K
-        log_w = _stopped_log_weights(model, model.posterior(tf.stop_gradient(params)), samples)
+        log_w = _stopped_log_weights(model, params, samples)
         weights = tf.stop_gradient(tf.nn.softmax(log_w, axis=0))  # w̃ (q fixed or not: same values)
         log_px_stopped = model.log_px(model.decode_samples(tf.stop_gradient(samples.z)), x)
         dreg = tf.reduce_sum(tf.square(weights) * log_w + (weights - tf.square(weights)) * log_px_stopped, 0)
