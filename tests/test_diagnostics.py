@@ -3,7 +3,7 @@ import os
 import numpy as np
 
 from keraszoo import BernoulliVAE, GaussianVAE
-from keraszoo.diagnostics.gradients import format_table, gradient_statistics, plot
+from keraszoo.diagnostics.gradients import format_table, gradient_statistics, plot, signal_to_noise
 from tests.conftest import small_vae_config
 
 
@@ -20,6 +20,7 @@ def test_gradient_statistics_rank_the_estimators(tmp_path, binary_batch):
     # Unbiased estimators: the bias is within a few Monte Carlo errors of zero.
     for row in rows:
         assert np.isfinite(row["relative_bias"]) and row["relative_bias"] < 4 * row["mc_error_of_bias"] + 0.05
+        assert 0 <= row["snr"] < np.inf
     assert format_table(rows).count("\n") == len(rows) + 1
     assert os.path.getsize(plot(rows, str(tmp_path / "g.png"))) > 0
 
@@ -38,3 +39,18 @@ def test_gradient_statistics_of_the_discrete_estimators(binary_batch):
         row = by_name[name]
         assert row["relative_bias"] < 4 * row["mc_error_of_bias"] + 0.1, row
     assert by_name["disarm"]["variance"] < by_name["reinforce"]["variance"]
+
+
+def test_signal_to_noise_against_known_gaussian_draws():
+    # Weights with E g = µ and sd σ: the SNR is the mean of |µ_i| / σ_i. Draws of N(µ, σ²) with a
+    # known ratio per weight, a zero-signal weight and a weight whose gradient is always 0 (left out).
+    rng = np.random.default_rng(0)
+    repeats = 4000
+    mu, sigma = np.array([3.0, -0.5, 0.0]), np.array([1.0, 2.0, 5.0])
+    grads = np.concatenate([rng.normal(mu, sigma, size=(repeats, 3)), np.zeros((repeats, 1))], axis=1)
+    expected = np.mean(np.abs(mu) / sigma)  # (3 + 0.25 + 0) / 3
+    assert abs(signal_to_noise(grads) - expected) < 0.03
+    noise = rng.normal(0.0, 2.0, size=(50, 2000))  # no signal, 50 draws: mean |ḡ| / s ≈ 0.8/√50 ≈ 0.11
+    naive = np.mean(np.abs(noise.mean(0)) / noise.std(0, ddof=1))
+    assert naive > 0.1 and signal_to_noise(noise) < naive / 2  # ≈ 0.37/√50 ≈ 0.053
+    assert np.isnan(signal_to_noise(np.zeros((10, 4))))
