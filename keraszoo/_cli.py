@@ -11,6 +11,7 @@ shows everything. Nothing here imports TensorFlow before it is asked to, so `--h
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
@@ -79,3 +80,11 @@ def error(message) -> int:
     """Prints `error: <message>` on the standard error; returns the exit status 2."""
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose mistakes are one `error:` line (argparse prints its usage block
+    first), naming `--help` for the rest."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")

@@ -147,9 +147,9 @@ def plot_smoothing_functions(names, path, betas=(1.0, 4.0, 16.0), ps=(0.2, 0.5, 
 
 def main(argv=None) -> int:
     """`python -m keraszoo.viz smoothing --out DIR`: f1, f2, f3 and the root / hyperbolic variants."""
-    import argparse
+    from keraszoo._cli import ArgumentParser
 
-    parser = argparse.ArgumentParser(prog="python -m keraszoo.viz")
+    parser = ArgumentParser(prog="python -m keraszoo.viz")
     parser.add_argument("figure", choices=["smoothing"])
     parser.add_argument("--out", default="figures")
     args = parser.parse_args(argv)

@@ -71,9 +71,10 @@ def _prog() -> str:
 def make_parser() -> argparse.ArgumentParser:
     """The parser: the recipe, the CLI's own flags, and one flag per config field that declares a
     help text (`keraszoo.training.config.add_flags`). Imports no TensorFlow."""
+    from keraszoo._cli import ArgumentParser
     from keraszoo.training.config import add_flags
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=_prog(),
         description=DESCRIPTION,
         epilog=EPILOG.format(recipes="\n  ".join(available_recipes())),

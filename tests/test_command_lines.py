@@ -145,3 +145,27 @@ def test_gradients_cli_passes_no_download(saved_model, monkeypatch, capsys):
     assert capsys.readouterr().err == "error: not prepared and download=False\n"
     assert gradients.main(["--model", saved_model, "--repeats", "0"]) == 2
     assert "Received: repeats=0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "module, argv, message",
+    [
+        (
+            "keraszoo.recipes.train",
+            ["gaussian_vae_digits", "--bogus"],
+            "unrecognized arguments: --bogus",
+        ),
+        ("keraszoo.diagnostics.gradients", [], "the following arguments are required: --model"),
+        ("keraszoo.presets.__main__", ["pack"], "the following arguments are required: --out"),
+        ("keraszoo.viz", ["smoothin"], "argument figure: invalid choice: 'smoothin'"),
+    ],
+)
+def test_an_argument_mistake_is_one_error_line(module, argv, message, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as stopped:
+        importlib.import_module(module).main(argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1 and "usage:" not in err, err
+    assert err.rstrip().endswith("--help`)")

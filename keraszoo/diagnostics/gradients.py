@@ -37,7 +37,6 @@ Estimators that are biased by design (straight-through, Gumbel-softmax) show the
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 
@@ -220,7 +219,9 @@ def plot(rows: list[dict], path: str) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
+    from keraszoo._cli import ArgumentParser
+
+    parser = ArgumentParser(
         prog="python -m keraszoo.diagnostics.gradients", description=__doc__.split("\n")[0]
     )
     parser.add_argument(

@@ -23,13 +23,8 @@ import sys
 from keraszoo import _cli
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage block
-        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = _cli.ArgumentParser(
         prog="python -m keraszoo.presets",
         description="The zoo's trained presets.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
