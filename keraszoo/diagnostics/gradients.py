@@ -25,11 +25,13 @@ Estimators that are biased by design (straight-through, Gumbel-softmax) show the
     variance           Σ_i Var_r(g_r,i)                     (trace of the covariance)
     relative std       sqrt(variance) / ‖ g_ref ‖
     SNR                the signal-to-noise ratio of Rainforth et al. (2018), |E g_i| / sd(g_i) for
-                       each encoder weight i, averaged over the weights: E g_i from the estimator's
-                       own draws (ḡ_i² − s_i²/R estimates (E g_i)², so the mean's Monte Carlo error
-                       does not raise a weak signal), sd from the draws; weights whose gradient is
-                       always 0 are left out. Rainforth et al. show it falls as 1/√K for the IWAE
-                       encoder; DReG is meant to keep it up.
+                       each encoder weight i, its median over the weights: E g_i from the
+                       estimator's own draws (ḡ_i² − s_i²/R estimates (E g_i)², so the mean's Monte
+                       Carlo error does not raise a weak signal), sd from the draws; weights whose
+                       gradient is always 0 are left out. The median, not the mean: a weight whose
+                       gradient is nearly deterministic (an analytic KL's part where the sampled
+                       part vanishes) has an unbounded ratio. Rainforth et al. show it falls as
+                       1/√K for the IWAE encoder; DReG is meant to keep it up.
 
     python -m keraszoo.diagnostics.gradients --model runs/demo/model.keras --dataset digits \
         --out runs/demo/diagnostics
@@ -175,13 +177,13 @@ def gradient_statistics(
 
 
 def signal_to_noise(grads: np.ndarray) -> float:
-    """Rainforth et al.'s (2018) |E g_i| / sd(g_i), averaged over the weights i, from R draws
+    """Rainforth et al.'s (2018) |E g_i| / sd(g_i), its median over the weights i, from R draws
     `grads` [R, weights] (module docstring)."""
     repeats = grads.shape[0]
     mean, var = grads.mean(axis=0), grads.var(axis=0, ddof=1)
     moving = var > 0
     squared_signal = np.maximum(mean[moving] ** 2 - var[moving] / repeats, 0.0)
-    return float(np.mean(np.sqrt(squared_signal / var[moving]))) if moving.any() else float("nan")
+    return float(np.median(np.sqrt(squared_signal / var[moving]))) if moving.any() else float("nan")
 
 
 def format_table(rows: list[dict]) -> str:
