@@ -14,7 +14,6 @@ import atexit
 import json
 import os
 import select
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -187,9 +186,9 @@ class _Server:
     process = None
 
     @classmethod
-    def ask(cls, request: str, timeout: float = 300) -> dict:
+    def ask(cls, request: str, tmp_root, timeout: float = 300) -> dict:
         if cls.process is None or cls.process.poll() is not None:
-            root = tempfile.mkdtemp(prefix="serve_without_keraszoo")
+            root = tempfile.mkdtemp(prefix="serve_without_keraszoo", dir=tmp_root)  # pytest cleans it up
             site = _site_packages_without(os.path.join(root, "site"), BLOCKED)
             script = os.path.join(os.path.dirname(__file__), "export", "serve_without_keraszoo.py")
             cls.log = os.path.join(root, "stderr.txt")
@@ -199,7 +198,6 @@ class _Server:
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
                     env={**os.environ, "PYTHONPATH": site}, cwd=root,
                 )  # fmt: skip
-            atexit.register(shutil.rmtree, root, ignore_errors=True)
             atexit.register(cls.process.kill)
         cls.process.stdin.write(request + "\n")
         cls.process.stdin.flush()
@@ -216,6 +214,7 @@ def serve_without_keraszoo(export_path, inputs: dict, tmp_path) -> dict:
     """Calls every signature of a SavedModel in a Python where keraszoo, Keras, TFP and tf_keras
     are not importable (as on a TF Serving host); returns {"signature/output": array}."""
     np.savez(tmp_path / "in.npz", **inputs)
-    answer = _Server.ask("\t".join(str(p) for p in (export_path, tmp_path / "in.npz", tmp_path / "out.npz")))
+    request = "\t".join(str(p) for p in (export_path, tmp_path / "in.npz", tmp_path / "out.npz"))
+    answer = _Server.ask(request, tmp_path.parent)
     assert "ok" in answer, answer["error"]
     return dict(np.load(tmp_path / "out.npz"))
