@@ -10,9 +10,13 @@ round trip gives the same model, and every serving signature runs and returns na
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
+import select
 import subprocess
 import sys
+import tempfile
 
 import keras
 import numpy as np
@@ -175,19 +179,42 @@ def _site_packages_without(target, blocked):
     return target
 
 
+class _Server:
+    """One Python started with -S over a site directory without the `BLOCKED` packages, serving
+    every `serve_without_keraszoo` call of this test process (TensorFlow is imported once)."""
+
+    process = None
+
+    @classmethod
+    def ask(cls, request: str, tmp_root, timeout: float = 300) -> dict:
+        if cls.process is None or cls.process.poll() is not None:
+            root = tempfile.mkdtemp(prefix="serve_without_keraszoo", dir=tmp_root)  # pytest cleans it up
+            site = _site_packages_without(os.path.join(root, "site"), BLOCKED)
+            script = os.path.join(os.path.dirname(__file__), "export", "serve_without_keraszoo.py")
+            cls.log = os.path.join(root, "stderr.txt")
+            with open(cls.log, "w") as log:
+                cls.process = subprocess.Popen(
+                    [sys.executable, "-S", script],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+                    env={**os.environ, "PYTHONPATH": site}, cwd=root,
+                )  # fmt: skip
+            atexit.register(cls.process.kill)
+        cls.process.stdin.write(request + "\n")
+        cls.process.stdin.flush()
+        if select.select([cls.process.stdout], [], [], timeout)[0]:
+            line = cls.process.stdout.readline()
+            if line:
+                return json.loads(line)
+        cls.process.kill()  # timed out or died: the next call starts a fresh one
+        with open(cls.log) as log:
+            return {"error": log.read()[-3000:]}
+
+
 def serve_without_keraszoo(export_path, inputs: dict, tmp_path) -> dict:
     """Calls every signature of a SavedModel in a Python where keraszoo, Keras, TFP and tf_keras
     are not importable (as on a TF Serving host); returns {"signature/output": array}."""
     np.savez(tmp_path / "in.npz", **inputs)
-    site = _site_packages_without(tmp_path / "site", BLOCKED)
-    script = os.path.join(os.path.dirname(__file__), "export", "serve_without_keraszoo.py")
-    result = subprocess.run(
-        [sys.executable, "-S", script, str(export_path), tmp_path / "in.npz", tmp_path / "out.npz"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(site)},
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    request = "\t".join(str(p) for p in (export_path, tmp_path / "in.npz", tmp_path / "out.npz"))
+    answer = _Server.ask(request, tmp_path.parent)
+    assert "ok" in answer, answer["error"]
     return dict(np.load(tmp_path / "out.npz"))

@@ -128,14 +128,25 @@ class CodePrior(keras.Model):
         )
 
     def sample(self, n, seed):
-        """`n` code sequences [n, L], drawn step by step with stateless seeds (seed, t)."""
-        tokens = tf.fill([n, 1], self.num_codes)
-        for step in range(self.length):
+        """`n` code sequences [n, L], drawn step by step with stateless seeds (seed, t).
+
+        A `tf.while_loop`, so a traced graph (the export's `sample` signature) holds one step,
+        not L unrolled transformer calls; eagerly it runs as the Python loop it replaces."""
+
+        def step(t, tokens):
             logits = self(tokens)[:, -1]
-            step_seed = tf.random.experimental.stateless_fold_in(seed, step)
+            step_seed = tf.random.experimental.stateless_fold_in(seed, t)
             nxt = tf.random.stateless_categorical(logits, 1, step_seed, dtype=tf.int32)
-            tokens = tf.concat([tokens, nxt], axis=1)
-        return tokens[:, 1:]
+            return t + 1, tf.concat([tokens, nxt], axis=1)
+
+        start = tf.fill([n, 1], self.num_codes)
+        _, tokens = tf.while_loop(
+            lambda t, _: t < self.length,
+            step,
+            (tf.constant(0), start),
+            shape_invariants=(tf.TensorShape([]), tf.TensorShape([start.shape[0], None])),
+        )
+        return tf.ensure_shape(tokens[:, 1:], [start.shape[0], self.length])
 
     def get_config(self):
         return {**super().get_config(), "num_codes": self.num_codes, "length": self.length, "dim": self.dim,

@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keraszoo import VQVAE
+from keraszoo.models.vqvae import CodePrior
 
 SMALL_CONV = {"name": "resnet", "filters": 16, "residual_units": 8, "num_residual": 1}
 SMALL_PRIOR = {"dim": 16, "heads": 2, "layers": 1}
@@ -116,6 +117,22 @@ def test_encode_decode_sample_and_round_trip(binary_batch, tmp_path):
         model.decode(np.zeros((2, 3), "int32"))
     with pytest.raises(ValueError, match="divisible by 4"):
         _model(data_shape=(6, 6, 1))
+
+
+def test_code_prior_sample_is_pinned_and_traces_one_step():
+    """The samples recorded from the former unrolled Python loop at the same seed and weights: the
+    `tf.while_loop` draws the same codes, eagerly and traced, and its graph holds one step."""
+    prior = CodePrior(12, 9, dim=16, heads=2, layers=1)
+    prior(tf.zeros([1, 1], tf.int32))
+    prior.head.kernel.assign(prior.head.kernel * 4.0)  # peaked, prefix-dependent conditionals
+    expected = [[2, 2, 2, 2, 2, 2, 2, 2, 2], [10, 6, 2, 2, 2, 5, 2, 5, 2],
+                [10, 6, 2, 2, 2, 5, 2, 3, 5], [10, 6, 5, 2, 5, 5, 4, 4, 5]]  # fmt: skip
+    seed = tf.constant([3, 7])
+    np.testing.assert_array_equal(prior.sample(4, seed), expected)
+    traced = tf.function(prior.sample).get_concrete_function(tf.TensorSpec([], tf.int32), seed)
+    np.testing.assert_array_equal(traced(tf.constant(4), seed), expected)
+    ops = [op.type for op in traced.graph.get_operations()]
+    assert {"While", "StatelessWhile"} & set(ops) and "Einsum" not in ops  # attention only in the body
 
 
 def test_learned_prior_makes_neg_elbo_an_nll_upper_bound(binary_batch, tmp_path):

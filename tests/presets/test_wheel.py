@@ -38,15 +38,21 @@ def elbo(model):
     return model.elbo(x, seed=3)["elbo"].numpy().tolist()
 """
 
-DOWNLOAD = """
+# One process (one TensorFlow import) downloads, stops the server, then tries the cache and the
+# bad paths.
+DOWNLOAD_THEN_OFFLINE_THEN_BAD_PATHS = """
+import hashlib, signal, socket, time
 before = {n: i["where"] for n, i in keraszoo.list_presets().items()}
 model = keraszoo.from_preset(NAME)
-print(json.dumps({"before": before, "elbo": elbo(model), "after": keraszoo.list_presets()[NAME]["where"]}))
-"""
-
-OFFLINE_THEN_BAD_PATHS = """
-import hashlib
-out = {"cached": elbo(keraszoo.from_preset(NAME))}  # the server is down: the cache answers
+out = {"before": before, "elbo": elbo(model), "after": keraszoo.list_presets()[NAME]["where"]}
+os.kill(int(os.environ["SERVER_PID"]), signal.SIGTERM)
+while True:  # until the server no longer listens
+    try:
+        socket.create_connection(("127.0.0.1", int(os.environ["SERVER_PORT"])), timeout=1).close()
+        time.sleep(0.05)
+    except OSError:
+        break
+out["cached"] = elbo(keraszoo.from_preset(NAME))  # the server is down: the cache answers
 os.environ["KERAS_HOME"] = os.environ["FRESH_HOME"]  # an empty cache from here on
 def attempt(key, **kwargs):
     try:
@@ -142,20 +148,6 @@ def test_installed_wheel_loads_presets_by_name(site, tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = {"KERASZOO_PRESET_URL": f"http://127.0.0.1:{port}"}
-    try:
-        for _ in range(100):  # until it listens
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        online = _run(site, DOWNLOAD, {**env, **url}, elsewhere)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    assert set(online["before"].values()) == {"remote"} and online["after"] == "cached"
-    np.testing.assert_allclose(online["elbo"], expected, rtol=1e-6)
-
     variants = {
         "TAMPERED": "file://" + _write_variant(tmp_path / "tampered", archive, extra=["tampered"]),
         "INCOMPLETE": _write_variant(
@@ -164,7 +156,20 @@ def test_installed_wheel_loads_presets_by_name(site, tmp_path):
         "UNSAFE": _write_variant(tmp_path / "unsafe", archive, extra=[f"{NAME}/1/../../../escaped"]),
     }  # fmt: skip
     assert sha256_of(os.path.join(variants["INCOMPLETE"], f"{NAME}-1.tar")) != sha256_of(archive)
-    out = _run(site, OFFLINE_THEN_BAD_PATHS, {**env, **url, **variants}, elsewhere)
+    env = {**env, **url, **variants, "SERVER_PID": str(server.pid), "SERVER_PORT": str(port)}
+    try:
+        for _ in range(100):  # until it listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        out = _run(site, DOWNLOAD_THEN_OFFLINE_THEN_BAD_PATHS, env, elsewhere)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert set(out["before"].values()) == {"remote"} and out["after"] == "cached"
+    np.testing.assert_allclose(out["elbo"], expected, rtol=1e-6)
     np.testing.assert_allclose(out["cached"], expected, rtol=1e-6)
     assert out["unreachable"].startswith(
         f"PresetDownloadError: Preset {NAME!r}: cannot download http://127.0.0.1"
