@@ -8,7 +8,7 @@ check that no process, port or temporary directory is left behind. One cluster o
 processes: TensorFlow allows one MultiWorkerMirroredStrategy per process), then runs the upstream
 canary; each case waits for its own recipe and checks its own files and log. Each recipe trains
 on a few large batches (fewer collective rounds, which dominate on a busy machine). The killed
-worker test starts its own processes, the command itself.
+worker test starts its own processes, each running the command itself.
 """
 
 import csv
@@ -122,7 +122,8 @@ RECIPES = {  # recipe -> its arguments, and what else its case checks
     "vqvae_digits": (),  # the EMA codebook's statistics and the code prior's stage
     # REINFORCE with its moving-average baseline, and the temperature schedule
     "categorical_vae_digits": (
-        *("--set", "model_config.estimator=reinforce", "--set", "model_config.baseline=moving_average"),
+        *("--set", "model_config.estimator=reinforce"),
+        *("--set", "model_config.baseline=moving_average"),
     ),
 }
 SHARED = pytest.mark.xdist_group("multi_worker_cluster")  # `make test` runs the group's cases together
