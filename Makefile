@@ -23,11 +23,13 @@ demo: $(STAMP)
 
 # Everything (what CI runs). `quicktest` leaves out the tests marked `slow` (end-to-end runs:
 # multi-worker clusters, recipes and benchmark scripts at a smoke budget) for a quick loop.
+# `--dist loadgroup`: the tests marked with one `xdist_group` run in one worker (and share its
+# fixtures, e.g. one multi-worker cluster); every other test is scheduled on its own.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q tests
+	$(PY) -m pytest -n 2 --dist loadgroup -q tests
 
 quicktest: $(STAMP)
-	$(PY) -m pytest -n 2 -q -m "not slow" tests
+	$(PY) -m pytest -n 2 --dist loadgroup -q -m "not slow" tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check keraszoo recipes tests benchmarks tools

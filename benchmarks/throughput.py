@@ -104,6 +104,8 @@ class _Timer(keras.callbacks.Callback):
         self.cores = (_cpu_seconds() - self.cpu_start) / self.seconds
 
 
+WARMUP_EXAMPLES = 4 * 1024  # untimed, after the first 20 steps, before every measurement
+
 # Each variant runs in a fresh process (thread pools are fixed at TensorFlow's start-up).
 VARIANTS = {
     "keras-io baseline": dict(model="keras-io"),
@@ -157,7 +159,7 @@ def run_variant(spec: dict, batch_size: int, examples: int) -> tuple[float, floa
         model.compile(optimizer, jit_compile=spec.get("jit", False), steps_per_execution=spe)
     data = _data(max(batch_size * 20, 10_000))
     ds = tf.data.Dataset.from_tensor_slices(data).batch(batch_size, drop_remainder=True).repeat().prefetch(8)
-    warmup = max(1, 20 // spe, -(-4 * 1024 // (batch_size * spe)))
+    warmup = max(1, 20 // spe, -(-WARMUP_EXAMPLES // (batch_size * spe)))
     timed = max(1, examples // (batch_size * spe))
     timer = _Timer(warmup)  # Keras calls on_train_batch_end once per `spe` steps
     model.fit(ds, steps_per_epoch=(warmup + timed) * spe, epochs=1, verbose=0, callbacks=[timer])

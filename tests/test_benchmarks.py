@@ -175,7 +175,8 @@ def test_throughput_measurement(bench, monkeypatch):
 
     for variant in ("keras-io baseline", "keraszoo, spe 10, FusedAdam"):
         spec = json.dumps(load_benchmark("throughput.py", monkeypatch).VARIANTS[variant])
-        out = bench("throughput.py", "--worker", spec, "--batch-sizes", 8, "--examples", 16)
+        out = bench("throughput.py", "--worker", spec, "--batch-sizes", 8, "--examples", 16,
+                    changes={"WARMUP_EXAMPLES": 16})  # fmt: skip
         rate, _ = json.loads(out.strip().splitlines()[-1])
         assert rate > 0, out
 

@@ -1,8 +1,14 @@
 """Multi-worker training: real worker processes on 127.0.0.1 with TF_CONFIG and collective ops.
 
-Every test launches `python -m keraszoo.recipes.train ... --strategy multi_worker` once per
-worker, with a hard timeout after which every process is killed, and checks that no process,
-port or temporary directory is left behind.
+Every cluster is launched with a hard timeout after which every process is killed, and the tests
+check that no process, port or temporary directory is left behind. One cluster of two workers
+(started once for this module) trains the three recipes of
+`test_two_workers_train_the_model_of_one_process` one after the other, each as
+`python -m keraszoo.recipes.train ... --strategy multi_worker` would (its `main`, in the same two
+processes: TensorFlow allows one MultiWorkerMirroredStrategy per process), then runs the upstream
+canary; each case waits for its own recipe and checks its own files and log. Each recipe trains
+on a few large batches (fewer collective rounds, which dominate on a busy machine). The killed
+worker test starts its own processes, each running the command itself.
 """
 
 import csv
@@ -21,12 +27,13 @@ import pytest
 import keraszoo  # noqa: F401  (registers the model classes for load_model)
 from keraszoo.training.multi_worker import local_tf_configs
 
-TIMEOUT = 240  # seconds for one launch of all workers
+TIMEOUT = 240  # seconds for one launch of all workers, or for one recipe of the shared cluster
+BIG_BATCHES = ("--batch-size", "192")  # 6 steps an epoch (of 1 297 digits): few collective rounds
 
 
 def _train(recipe, workdir, *args):
     return ["-m", "keraszoo.recipes.train", recipe, "--smoke", "--workdir", str(workdir),
-            "--strategy", "multi_worker", *args]  # fmt: skip
+            "--strategy", "multi_worker", *BIG_BATCHES, *args]  # fmt: skip
 
 
 class Cluster:
@@ -35,6 +42,7 @@ class Cluster:
 
     def __init__(self, tmp_path, name, n, arguments):
         configs = local_tf_configs(n)
+        self.path = tmp_path
         self.ports = [int(a.rsplit(":", 1)[1]) for a in json.loads(configs[0])["cluster"]["worker"]]
         self.temp = tmp_path / "tmp"  # each worker's TMPDIR
         self.temp.mkdir(exist_ok=True)
@@ -65,6 +73,15 @@ class Cluster:
         finally:
             self.kill()
         return [p.returncode for p in self.procs]
+
+    def wait_for(self, text, timeout=TIMEOUT):
+        """Waits until every worker's log holds `text` (False: one exited or time ran out first)."""
+        deadline = time.monotonic() + timeout
+        while not all(text in self.log(i) for i in range(len(self.procs))):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
+                return all(text in self.log(i) for i in range(len(self.procs)))
+            time.sleep(0.1)
+        return True
 
     def kill(self, index=None):
         for p in self.procs if index is None else [self.procs[index]]:
@@ -100,32 +117,84 @@ def _epochs(workdir):
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
+RECIPES = {  # recipe -> its arguments, and what else its case checks
+    "gaussian_vae_digits": ("--set", "ema_momentum=0.9"),  # Polyak averages, validated and final
+    "vqvae_digits": (),  # the EMA codebook's statistics and the code prior's stage
+    # REINFORCE with its moving-average baseline, and the temperature schedule
+    "categorical_vae_digits": (
+        *("--set", "model_config.estimator=reinforce"),
+        *("--set", "model_config.baseline=moving_average"),
+    ),
+}
+SHARED = pytest.mark.xdist_group("multi_worker_cluster")  # `make test` runs the group's cases together
+
+# What each worker of the shared cluster runs: every recipe (its `main`, as the command runs it),
+# each with its own TMPDIR and as in a fresh process for TensorFlow's count of retracing (which
+# is per Python function: the models' steps share theirs), then FIT_UNDER_MULTI_WORKER (below).
+DRIVER = """
+import json, sys, tempfile
+from tensorflow.python.eager.polymorphic_function import polymorphic_function
+from keraszoo.recipes.train import main
+from keraszoo.training import train
+strategy = train.multi_worker_strategy()  # TensorFlow's rule: one, before any other TF work
+train.make_strategy = lambda config: strategy
+for recipe, argv, temporary in json.load(open(sys.argv[1])):
+    tempfile.tempdir = temporary
+    polymorphic_function._frequent_tracing_detector_manager = (
+        polymorphic_function._FrequentTracingDetectorManager()
+    )
+    print(f"=== {recipe}: exit {main(argv)}", flush=True)
+"""
+
+
+def _recipe_run(base, recipe, run):
+    """The command line (after `python`) of `recipe`'s run `run` ("two", "one") under `base`. The
+    reference ("one") does not export: the export directory holds what the cluster exported."""
+    export = ("--export-dir", str(base / "exports")) if run == "two" else ("--no-export",)
+    return _train(recipe, base / run, *export, "--set", "pictures=false", *RECIPES[recipe])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Two workers running DRIVER: the recipes of RECIPES in order, then the upstream canary."""
+    path, plan = tmp_path_factory.mktemp("cluster"), []
+    for recipe in RECIPES:
+        (path / recipe / "tmp").mkdir(parents=True)
+        plan.append([recipe, _recipe_run(path / recipe, recipe, "two")[2:], str(path / recipe / "tmp")])
+    (path / "plan.json").write_text(json.dumps(plan))
+    cluster = Cluster(path, "cluster", 2, ["-c", DRIVER + FIT_UNDER_MULTI_WORKER, str(path / "plan.json")])
+    yield cluster
+    cluster.kill()
+
+
+def _runs(log):
+    """recipe -> (exit code, what its run printed), from a log of DRIVER."""
+    runs, text = {}, ""
+    for line in log.splitlines(keepends=True):
+        if line.startswith("=== "):
+            recipe, code = line[4:].split(": exit ")
+            runs[recipe], text = (int(code), text), ""
+        else:
+            text += line
+    return runs
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "recipe, args",
-    [
-        ("gaussian_vae_digits", ("--set", "ema_momentum=0.9")),  # Polyak averages, validated and final
-        ("vqvae_digits", ()),  # the EMA codebook's statistics and the code prior's stage
-        (  # REINFORCE with its moving-average baseline, and the temperature schedule
-            "categorical_vae_digits",
-            ("--set", "model_config.estimator=reinforce", "--set", "model_config.baseline=moving_average"),
-        ),
-    ],
-)
-def test_two_workers_train_the_model_of_one_process(tmp_path, monkeypatch, recipe, args):
-    args = ("--export-dir", str(tmp_path / "exports"), "--set", "pictures=false", *args)
-    cluster = Cluster(tmp_path, "two", 2, _train(recipe, tmp_path / "two", *args))
-    try:  # meanwhile, the reference: the same run and loop in this process, on one replica
-        _train_in_this_process(monkeypatch, _train(recipe, tmp_path / "one", *args)[2:])
-    finally:
-        codes = cluster.wait()
-    assert codes == [0, 0], "\n\n".join(cluster.log(i)[-3000:] for i in range(2))
-    cluster.assert_clean()
-    two = cluster
-    assert "Worker done" in two.log(1)
+@SHARED
+@pytest.mark.parametrize("recipe", list(RECIPES))
+def test_two_workers_train_the_model_of_one_process(cluster, monkeypatch, recipe):
+    base = cluster.path / recipe
+    # Meanwhile, the reference: the same run and loop in this process, on one replica.
+    _train_in_this_process(monkeypatch, _recipe_run(base, recipe, "one")[2:])
+    assert cluster.wait_for(f"=== {recipe}: exit "), "\n\n".join(cluster.log(i)[-3000:] for i in range(2))
+    runs = [_runs(cluster.log(i))[recipe] for i in range(2)]
+    assert [code for code, _ in runs] == [0, 0], "\n\n".join(log[-3000:] for _, log in runs)
+    ours = [name for name in os.listdir(base / "tmp") if name.startswith("keraszoo")]
+    assert not ours, ours  # the second worker removed its temporaries
+    assert "Worker done" in runs[1][1]
     # One traced evaluation step per worker, reused every epoch (no "triggered tf.function retracing").
-    assert not any("retracing" in two.log(i) for i in range(2)), two.log(0)[-2000:]
-    models = [keras.models.load_model(tmp_path / run / "model.keras") for run in ("two", "one")]
+    assert not any("retracing" in log for _, log in runs), runs[0][1][-2000:]
+    models = [keras.models.load_model(base / run / "model.keras") for run in ("two", "one")]
     for a, b in zip(models[0].weights, models[1].weights, strict=True):  # EMA, baseline, seeds too
         # The code prior's embedding rows get gradients that nearly cancel; summed in another order
         # across workers they differ by rounding, and Adam's first steps move a weight by about
@@ -134,16 +203,14 @@ def test_two_workers_train_the_model_of_one_process(tmp_path, monkeypatch, recip
         # 1e-4 is a tenth of one such step.
         atol = 1e-2 if "code_prior" in a.path else 1e-4
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=atol, err_msg=a.path)
-    assert _epochs(tmp_path / "two") == [0, 1]
-    histories = [list(csv.DictReader(open(tmp_path / run / "history.csv"))) for run in ("two", "one")]
+    assert _epochs(base / "two") == [0, 1]
+    histories = [list(csv.DictReader(open(base / run / "history.csv"))) for run in ("two", "one")]
     for a, b in zip(*histories, strict=True):  # the metrics of every epoch, reduced over workers
         for key in a:  # perplexity included: it pools the code counts of every replica
             np.testing.assert_allclose(float(a[key]), float(b[key]), rtol=1e-4, atol=1e-6, err_msg=key)
-    # Only the chiefs exported (one version per run), and the second worker wrote no files.
-    assert sorted(os.listdir(tmp_path / "exports" / recipe)) == ["1", "2"]  # named after the recipe
-    assert sorted(os.listdir(tmp_path)) == sorted(
-        ["two", "one", "exports", "tmp", *(p.name for p in tmp_path.glob("*.log"))]
-    )
+    # Only the chief exported (one version), and the second worker wrote no files.
+    assert os.listdir(base / "exports" / recipe) == ["1"]  # named after the recipe
+    assert sorted(os.listdir(base)) == ["exports", "one", "tmp", "two"]
 
 
 def _train_in_this_process(monkeypatch, argv):
@@ -201,8 +268,8 @@ def test_fit_loop_validates_and_ends_with_the_polyak_average():
 
 @pytest.mark.slow
 def test_a_killed_worker_resumes_from_the_last_epoch(tmp_path):
-    workdir = tmp_path / "run"
-    args = ("--epochs", "12", "--no-export", "--set", "pictures=false")  # neither is checked
+    workdir, epochs = tmp_path / "run", 8
+    args = ("--epochs", str(epochs), "--no-export", "--set", "pictures=false")  # neither is checked
     first = Cluster(tmp_path, "run", 2, _train("gaussian_vae_digits", workdir, *args))
     deadline = time.monotonic() + TIMEOUT
     try:
@@ -213,10 +280,10 @@ def test_a_killed_worker_resumes_from_the_last_epoch(tmp_path):
     finally:
         first.kill()  # ... and the chief, as a cluster manager restarts the job
     done = len(_epochs(workdir))
-    assert 3 <= done < 12
+    assert 3 <= done < epochs
     second = _run(tmp_path, "run", 2, _train("gaussian_vae_digits", workdir, *args))
-    assert _epochs(workdir) == list(range(12))  # every epoch exactly once
-    assert "Epoch 1/12" not in second.log(0)  # resumed, not restarted
+    assert _epochs(workdir) == list(range(epochs))  # every epoch exactly once
+    assert f"Epoch 1/{epochs}" not in second.log(0)  # resumed, not restarted
     assert (workdir / "model.keras").exists() and json.loads((workdir / "results.json").read_text())["chief"]
 
 
@@ -231,9 +298,9 @@ def test_multi_worker_needs_tf_config(monkeypatch):
         multi_worker_strategy()
 
 
+# Keras's own `fit` under the strategy (DRIVER's `strategy`, used by the recipes before).
 FIT_UNDER_MULTI_WORKER = """
 import keras, numpy as np, tensorflow as tf
-strategy = tf.distribute.MultiWorkerMirroredStrategy()
 from keraszoo import GaussianVAE
 with strategy.scope():
     model = GaussianVAE((8, 8, 1), latent_dim=2, encoder={"name": "mlp", "hidden_units": [8]})
@@ -248,8 +315,12 @@ except ValueError as err:
 
 
 @pytest.mark.slow
-def test_upstream_fit_still_fails_under_multi_worker(tmp_path):
+@SHARED
+def test_upstream_fit_still_fails_under_multi_worker(cluster):
     """keras-team/keras#20585. When this fails, Keras's `fit` works under
-    MultiWorkerMirroredStrategy: try it in place of `fit_loop` (keraszoo.training.multi_worker)."""
-    cluster = _run(tmp_path, "canary", 2, ["-c", FIT_UNDER_MULTI_WORKER])
+    MultiWorkerMirroredStrategy: try it in place of `fit_loop` (keraszoo.training.multi_worker).
+    The shared cluster runs it last, then exits: no process, port or temporary file is left."""
+    codes = cluster.wait(len(RECIPES) * TIMEOUT)  # the recipes first
+    assert codes == [0, 0], "\n\n".join(cluster.log(i)[-3000:] for i in range(2))
+    cluster.assert_clean()
     assert "UPSTREAM FIT FAILS" in cluster.log(0), cluster.log(0)[-2000:]
