@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+import keras
 import tensorflow as tf
 
-from keraszoo.data import load_split
+from keraszoo.data import load_split, make_pipeline
+from keraszoo.diagnostics.gradients import gradient_statistics
 from keraszoo.presets import from_preset, load_manifest
 from keraszoo.recipes import get_config
 from keraszoo.training import TrainConfig
@@ -36,3 +40,16 @@ def shipped(name: str, version: int | None, **config_changes) -> tuple[dict, Tra
 def npz_evaluation_data(config: TrainConfig, data_file: str, split: str = "test") -> tf.data.Dataset:
     """The batches a run with `config` scores (`evaluation_pipeline`), on `split` of `data_file`."""
     return evaluation_pipeline(config, load_split("npz", split, path=data_file))
+
+
+def gradient_test_batch(data_file: str, size: int = 100) -> tf.Tensor:
+    """The first `size` test images of `data_file`: the batch the gradient statistics use."""
+    return next(iter(make_pipeline(load_split("npz", "test", path=data_file), size)))
+
+
+def own_gradient_statistics(workdir: str, x, row: tuple, repeats: int) -> dict:
+    """`keraszoo.diagnostics.gradients` for the estimator `row` (estimator, baseline, K[,
+    objective]) on the model a run saved in `workdir`, at the batch `x`."""
+    model = keras.models.load_model(os.path.join(workdir, "model.keras"))
+    (stats,) = gradient_statistics(model, x, [row], repeats=repeats)
+    return stats

@@ -23,12 +23,9 @@ import csv
 import json
 import os
 
-import keras
-from common import npz_config
+from common import gradient_test_batch, npz_config, own_gradient_statistics
 
 from keraszoo import viz
-from keraszoo.data import load_split, make_pipeline
-from keraszoo.diagnostics.gradients import gradient_statistics
 from keraszoo.estimators import estimator_names
 from keraszoo.training import train_and_evaluate
 
@@ -52,7 +49,6 @@ PUBLISHED = {
                             "ST Gumbel-softmax": 111.5},
 }  # fmt: skip
 PAPER_ROW = {"score function, leave-one-out (K = 2)": "score function"}  # the paper's row it compares with
-GRADIENT_BATCH = 100  # test images of the gradient statistics
 
 
 def main():
@@ -71,7 +67,7 @@ def main():
     )
     parser.add_argument("--repeats", type=int, default=50, help="gradient draws of the variance and SNR")
     args = parser.parse_args()
-    x = next(iter(make_pipeline(load_split("npz", "test", path=args.data_file), GRADIENT_BATCH)))
+    x = gradient_test_batch(args.data_file)
     rows, histories = [], {recipe: {} for recipe in args.recipes}
     for recipe in args.recipes:
         for label in args.estimators:
@@ -87,9 +83,8 @@ def main():
             history = os.path.join(workdir, "history.csv")
             with open(history) as f:
                 passes = sum(1 for _ in csv.DictReader(f))  # early stopping may end it before --epochs
-            model = keras.models.load_model(os.path.join(workdir, "model.keras"))
             own = (changes["estimator"], changes["baseline"], changes.get("num_samples", 1))
-            (stats,) = gradient_statistics(model, x, [own], repeats=args.repeats)
+            stats = own_gradient_statistics(workdir, x, own, args.repeats)
             rows.append(
                 {
                     "recipe": recipe,

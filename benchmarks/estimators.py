@@ -19,11 +19,8 @@ import argparse
 import json
 import os
 
-import keras
-from common import npz_config
+from common import gradient_test_batch, npz_config, own_gradient_statistics
 
-from keraszoo.data import load_split, make_pipeline
-from keraszoo.diagnostics.gradients import gradient_statistics
 from keraszoo.training import train_and_evaluate
 
 ROWS = {  # label → (estimator, baseline, K, objective)
@@ -50,7 +47,7 @@ def main():
     parser.add_argument("--workdir", default="runs/estimators")
     parser.add_argument("--rows", nargs="+", default=list(FIRST_ROWS), choices=list(ROWS))
     args = parser.parse_args()
-    x = next(iter(make_pipeline(load_split("npz", "test", path=args.data_file), 100)))
+    x = gradient_test_batch(args.data_file)
     rows = []
     for label in args.rows:
         estimator, baseline, k, objective = ROWS[label]
@@ -66,8 +63,7 @@ def main():
         ).replace(eval_max_examples=args.eval_examples)
         workdir = os.path.join(args.workdir, label)
         results = train_and_evaluate(config, workdir, verbose=2)
-        model = keras.models.load_model(os.path.join(workdir, "model.keras"))
-        (own,) = gradient_statistics(model, x, [(estimator, baseline, k, objective)], repeats=args.repeats)
+        own = own_gradient_statistics(workdir, x, (estimator, baseline, k, objective), args.repeats)
         rows.append(
             {
                 "row": label,
