@@ -84,7 +84,12 @@ def error(message) -> int:
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser whose mistakes are one `error:` line (argparse prints its usage block
-    first), naming `--help` for the rest."""
+    first), naming `--help` for the rest. Flags are exact: argparse's prefix matching would take a
+    misspelled `--epoch 1` for `--epochs 1` and train, so it is off (`allow_abbrev=False`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")

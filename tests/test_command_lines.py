@@ -155,6 +155,11 @@ def test_gradients_cli_passes_no_download(saved_model, monkeypatch, capsys):
             ["gaussian_vae_digits", "--bogus"],
             "unrecognized arguments: --bogus",
         ),
+        (
+            "keraszoo.recipes.train",
+            ["gaussian_vae_digits", "--epoch", "1"],
+            "unrecognized arguments: --epoch 1",
+        ),
         ("keraszoo.diagnostics.gradients", [], "the following arguments are required: --model"),
         ("keraszoo.presets.__main__", ["pack"], "the following arguments are required: --out"),
         ("keraszoo.viz", ["smoothin"], "argument figure: invalid choice: 'smoothin'"),
