@@ -113,7 +113,7 @@ def _gradient_function(model):
     baseline are read, not updated."""
     import tensorflow as tf
 
-    @tf.function
+    @tf.function(autograph=False)  # as Keras's train step: `forward` is straight-line code
     def gradient(x, seed):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(model.forward(x, seed, training=model.relaxes_latents)["objective"])

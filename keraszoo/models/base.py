@@ -331,7 +331,9 @@ class ZooModel(keras.Model):
             "kl": terms["kl"],
         }
 
-    @tf.function(reduce_retracing=True)
+    # autograph=False: the weights are straight-line tensor code, and converting it (with every
+    # function it calls) costs about a second of CPU at each process's first evaluation.
+    @tf.function(reduce_retracing=True, autograph=False)
     def _log_mean_weight_chunk(self, x, num_samples, seed):
         return tf.reduce_logsumexp(self.log_importance_weights(x, seed, num_samples), axis=0)
 
