@@ -70,8 +70,14 @@ def test_shipped_preset_matches_its_manifest(name, tmp_path):
     inputs = serving_inputs(model, x[:8])
     out = serve_without_keraszoo(preset_dir(name), inputs, tmp_path)
     assert {k.split("/")[0] for k in out} == set(manifest["signatures"])
+    # bfloat16 backbones (8-bit mantissa) round differently in the SavedModel's fused kernels than
+    # in Keras's: the same model to bfloat16's precision, not to float32's.
+    bf16 = manifest["config"].get("backbone_dtype") == "mixed_bfloat16"
     np.testing.assert_allclose(
-        out["elbo/elbo"], model.elbo(x[:8], seed=inputs["seed"])["elbo"], rtol=1e-4, atol=1e-4
+        out["elbo/elbo"],
+        model.elbo(x[:8], seed=inputs["seed"])["elbo"],
+        rtol=1e-2 if bf16 else 1e-4,
+        atol=1e-4,
     )
 
 
