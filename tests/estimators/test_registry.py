@@ -9,18 +9,16 @@ import tensorflow as tf
 from keraszoo.estimators import LATENT_KINDS, OBJECTIVES, Estimator, estimator_names, get_estimator
 from keraszoo.models import available_models, get_model_class
 from tests.harness import example_batch
+from tests.models.test_discrete_vae import ELBO_CASES
 
 FAMILIES = [get_model_class(n) for n in available_models() if hasattr(get_model_class(n), "latent_kind")]
 # Each estimator on one family it applies to (the families' own tests cover their defaults).
 CASES = [
     (next(c for c in FAMILIES if c.latent_kind in get_estimator(n).latents), n) for n in estimator_names()
 ]
-# Cases whose traced train step tests/models/test_discrete_vae.py runs (every ELBO estimator of the
-# two discrete families): here they train eagerly, which skips the tracing (most of their cost).
-TRACED_IN_TEST_DISCRETE_VAE = {
-    (c, n) for c in FAMILIES if c.registry_name in ("bernoulli_vae", "categorical_vae")
-    for n in estimator_names(c.latent_kind, "elbo")
-}  # fmt: skip
+# Cases whose traced train step tests/models/test_discrete_vae.py runs: here they train eagerly,
+# which skips the tracing (most of their cost).
+TRACED_IN_TEST_DISCRETE_VAE = set(ELBO_CASES)
 
 
 def test_every_estimator_declares_what_it_applies_to():
