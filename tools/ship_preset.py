@@ -2,7 +2,7 @@
 version it supersedes, and regenerate its model card, the README's zoo table and the
 package's preset index.
 
-    python tools/ship_preset.py RUN_WORKDIR EXPORT_VERSION_DIR
+    python tools/ship_preset.py RUN_WORKDIR EXPORT_VERSION_DIR [--description TEXT]
 
 RUN_WORKDIR is the training run's work directory (its pictures/ are copied next to the preset's
 versions), EXPORT_VERSION_DIR the version directory `train_and_evaluate` exported (manifest
@@ -13,7 +13,9 @@ except for its version number and, for exports written before these were the rul
 provenance and the removal of a `model.keras` copy of the weights (after checking that the
 model rebuilt from the SavedModel has exactly its weights). The previous version, which must
 be committed, leaves the tree and is listed in exports/README.md with the commit that holds
-it (`tools/slim_presets.py`). Commit the result.
+it (`tools/slim_presets.py`). `--description` corrects the one-line description a run was
+started with (it trains nothing; a recipe's text can lag the stage it ran): the run's text is
+kept in the manifest as `description_at_training`. Commit the result.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def add_warmup(version_dir: str) -> None:
     write_warmup_requests(version_dir, {n: specs for n, (_, specs) in model.serving_endpoints().items()})
 
 
-def ship(workdir: str, export: str, exports: str) -> str:
+def ship(workdir: str, export: str, exports: str, description: str | None = None) -> str:
     """Copies the export `export` into `exports` as the next version of its preset; returns its path."""
     with open(os.path.join(export, MANIFEST)) as f:
         manifest = validate_manifest(json.load(f), source=export)
@@ -50,9 +52,16 @@ def ship(workdir: str, export: str, exports: str) -> str:
     version = max(list_versions(exports, name), default=0) + 1
     target = os.path.join(exports, name, str(version))
     shutil.copytree(export, target)
+    edited = False
     if version != manifest["version"]:  # the manifest records the version it is served as
         manifest["shipped_from_version"] = manifest["version"]
         manifest["version"] = version
+        edited = True
+    if description is not None and description != manifest["description"]:
+        manifest["description_at_training"] = manifest["description"]
+        manifest["description"] = manifest["training"]["config"]["description"] = description
+        edited = True
+    if edited:
         with open(os.path.join(target, MANIFEST), "w") as f:
             json.dump(manifest, f, indent=2)
     make_portable(target)
@@ -69,9 +78,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("workdir")
     parser.add_argument("export")
+    parser.add_argument("--description", help="the preset's one-line description, if the run's is out of date")
     args = parser.parse_args(argv)
     exports = os.path.join(ROOT, "exports")
-    target = ship(args.workdir, args.export, exports)
+    target = ship(args.workdir, args.export, exports, args.description)
     name = os.path.basename(os.path.dirname(target))
     retire_superseded(name, exports)
     regenerate([name])

@@ -43,10 +43,13 @@ def test_ship_copies_the_next_version_without_a_keras_copy(tmp_path, binary_batc
     (tmp_path / "run" / "pictures").mkdir(parents=True)
     (tmp_path / "run" / "pictures" / "samples.png").write_bytes(b"png")
 
-    target = ship(str(tmp_path / "run"), export, str(exports))
+    target = ship(str(tmp_path / "run"), export, str(exports), description="a corrected description")
     assert target == str(exports / "tiny" / "4")
     shipped = json.load(open(os.path.join(target, MANIFEST)))
     assert shipped["version"] == 4 and shipped["shipped_from_version"] == 1
+    assert shipped["description"] == shipped["training"]["config"]["description"] == "a corrected description"
+    assert shipped["description_at_training"] == "a tiny test preset"
+    assert shipped["test"] == manifest["test"]  # nothing measured is touched
     assert shipped["training"]["command"] == "train --export-dir EXPORT_DIR"
     assert not os.path.exists(os.path.join(target, "model.keras"))
     assert os.path.exists(os.path.join(target, WARMUP_DIR, WARMUP_FILE))
