@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("workdir")
     parser.add_argument("export")
-    parser.add_argument("--description", help="the preset's one-line description, if the run's is out of date")
+    parser.add_argument("--description", help="the preset's one-line description if the run's is stale")
     args = parser.parse_args(argv)
     exports = os.path.join(ROOT, "exports")
     target = ship(args.workdir, args.export, exports, args.description)
