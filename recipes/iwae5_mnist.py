@@ -21,7 +21,7 @@ from keraszoo.recipes.iwae_mnist import get_config as iwae_config
 
 def get_config(smoke: bool = False) -> dict:
     config = iwae_config(smoke=smoke)
-    config["model_config"].update(num_samples=5, estimator="dreg", backbone_dtype="mixed_bfloat16")
+    config["model_config"].update(num_samples=5)
     config.update(
         epochs=120,
         batch_size=20,
