@@ -3,7 +3,8 @@
 `run_layer_test` follows keras's `keras/src/testing/test_case.py::run_layer_test`: counts of
 weights, losses and seed generators, the config round trip, eager = `tf.function`, and an
 empty batch. `run_zoo_model_test` is what every model in `available_models()` must pass,
-built from its own `example_config()`: a training step changes the weights and an evaluation
+built from its own `example_config()`: a training step changes the weights (and creates no
+variable while it is traced, which would make TensorFlow trace it twice) and an evaluation
 step does not, metrics are finite, `sample` and `elbo` are deterministic per seed, the `.keras`
 round trip gives the same model, and every serving signature runs and returns named outputs.
 """
@@ -114,9 +115,18 @@ def run_zoo_model_test(name: str, tmp_path):
     # One training step changes trainable weights; evaluation changes nothing.
     model.compile(keras.optimizers.Adam(1e-2))
     before = [w.numpy().copy() for w in model.weights]
-    history = model.fit(
-        tf.data.Dataset.from_tensor_slices(x).batch(4), epochs=1, verbose=0, shuffle=False
-    ).history
+    created_while_tracing = []  # a variable made in the traced train step makes TF trace it twice
+
+    def record(next_creator, **kwargs):
+        if not tf.executing_eagerly():
+            created_while_tracing.append(kwargs.get("name"))
+        return next_creator(**kwargs)
+
+    with tf.variable_creator_scope(record):
+        history = model.fit(
+            tf.data.Dataset.from_tensor_slices(x).batch(4), epochs=1, verbose=0, shuffle=False
+        ).history
+    assert not created_while_tracing, created_while_tracing  # the optimizer is built before
     assert {"loss", "neg_elbo", "recon_nll", "kl"} <= set(history)
     assert all(np.all(np.isfinite(v)) for v in history.values()), history
     changed = [not np.array_equal(w.numpy(), b) for w, b in zip(model.weights, before, strict=True)]

@@ -33,6 +33,7 @@ class AnnealedSampler(keras.layers.Layer):
             aggregation="only_first_replica",  # every replica computes the same value
             name=self.state_name,
         )
+        self.built = True  # all state is created here (and in subclasses' __init__)
 
     def anneal(self, step) -> tf.Tensor:
         """Sets the state to schedule(step) and returns it."""

@@ -107,6 +107,7 @@ class VectorQuantizer(keras.layers.Layer):
             trainable=self.learns_codebook_by_gradient,
             name="codebook",
         )
+        self.built = True  # all state is created here (and in subclasses' __init__)
 
     learns_codebook_by_gradient = True
 

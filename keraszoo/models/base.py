@@ -253,6 +253,15 @@ class ZooModel(keras.Model):
                 "with jit_compile=False.",
                 stacklevel=2,
             )
+        # Keras (TF backend, no distribution strategy) leaves the optimizer unbuilt until the train
+        # step is traced; the slot variables it then creates make tf.function trace the step twice.
+        # Built here (as Keras does under a strategy), the step is traced once.
+        if (
+            self.optimizer is not None
+            and not self.optimizer.built
+            and all(layer.built for layer in self._flatten_layers())
+        ):
+            self.optimizer.build(self.trainable_variables)
         return super().make_train_function(force)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

@@ -37,7 +37,9 @@ FAMILIES = {
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
-def exported_family(request, tmp_path_factory):
+def exported_family(request, tmp_path_factory, example_export):
+    if request.param in available_models():
+        return example_export(request.param)  # shared with test_warmup
     model = FAMILIES[request.param]()
     return model, export_model(model, str(tmp_path_factory.mktemp("exports")))
 

@@ -7,17 +7,15 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from keraszoo import available_models, get_model_class
-from keraszoo.export import WARMUP_DIR, WARMUP_FILE, export_model, read_warmup_requests, write_warmup_requests
+from keraszoo import available_models
+from keraszoo.export import WARMUP_DIR, WARMUP_FILE, read_warmup_requests, write_warmup_requests
 
 SHIPPED = os.path.join(os.path.dirname(__file__), "..", "..", "exports", "gaussian_vae_digits", "1")
 
 
 @pytest.fixture(scope="module", params=sorted(available_models()))
-def exported(request, tmp_path_factory):
-    cls = get_model_class(request.param)
-    model = cls(**cls.example_config())
-    return model, export_model(model, str(tmp_path_factory.mktemp("exports")))
+def exported(request, example_export):
+    return example_export(request.param)
 
 
 def _input_specs(signature):

@@ -29,7 +29,11 @@ def _model(**overrides):
 @pytest.mark.parametrize("backbone", [SMALL_CONV, {"name": "mlp", "hidden_units": [32]}])
 def test_fit_trains_and_reports_code_usage(ema, backbone, binary_batch):
     model = _model(ema=ema, encoder=backbone, **({"num_latents": 3} if backbone["name"] == "mlp" else {}))
-    model.compile(keras.optimizers.Adam(1e-2))
+    # The traced train step of the EMA codebook with the resnet backbone is
+    # tests/models/test_zoo_models.py::test_zoo_model_contract[vqvae]'s (VQVAE.example_config); one
+    # case here traces the gradient codebook's, and the others train eagerly (tracing is most of
+    # their cost).
+    model.compile(keras.optimizers.Adam(1e-2), run_eagerly=ema or backbone["name"] != "mlp")
     codebook = model.quantizer.codebook.numpy().copy()
     encoder = [w.numpy().copy() for w in model.encoder.trainable_weights]
     data = tf.data.Dataset.from_tensor_slices(binary_batch).batch(8)
@@ -84,14 +88,29 @@ def test_training_loss_is_the_papers_per_example_sum(ema, binary_batch):
     assert abs(loss - per_position) > 100 * 1e-5 * expected
 
 
-def test_encode_decode_sample_and_round_trip(binary_batch, tmp_path):
+@pytest.fixture(scope="module")
+def prior_fitted():
+    """One `_model()` (the initial weights of global seed 0, as every test starts from) with its
+    outputs before the second stage, then its code prior fitted on `binary_batch`'s codes: the two
+    tests below read it and change nothing, so the prior is trained once for both."""
+    keras.utils.set_random_seed(0)
+    x = (np.random.default_rng(0).random((16, 8, 8, 1)) > 0.5).astype("float32")  # `binary_batch`
     model = _model()
-    indices = model.encode(binary_batch)["indices"]
-    assert indices.shape == (16, 2, 2) and indices.dtype == tf.int32
-    np.testing.assert_allclose(model.decode(indices), model.reconstruct(binary_batch), rtol=1e-6)
+    indices = model.encode(x)["indices"]
+    before = {"x": x, "forward": model.forward(x, seed=0), "indices": indices,
+              "decoded": model.decode(indices), "reconstructed": model.reconstruct(x)}  # fmt: skip
     loss = model.fit_second_stage(
-        tf.data.Dataset.from_tensor_slices(binary_batch).batch(8), epochs=30, verbose=0, learning_rate=1e-2
+        tf.data.Dataset.from_tensor_slices(x).batch(8), epochs=30, verbose=0, learning_rate=1e-2
     ).history["loss"]
+    return model, before, loss
+
+
+def test_encode_decode_sample_and_round_trip(prior_fitted, binary_batch, tmp_path):
+    model, before, loss = prior_fitted
+    np.testing.assert_array_equal(before["x"], binary_batch)  # the fixture's images are these
+    indices = before["indices"]
+    assert indices.shape == (16, 2, 2) and indices.dtype == tf.int32
+    np.testing.assert_allclose(before["decoded"], before["reconstructed"], rtol=1e-6)
     # The prior learns the codes: its cross-entropy falls well below its start and below the
     # uniform prior's log M = log 12 nats per position.
     assert loss[-1] < 0.5 * loss[0] and loss[-1] < 0.5 * np.log(12), loss
@@ -135,13 +154,10 @@ def test_code_prior_sample_is_pinned_and_traces_one_step():
     assert {"While", "StatelessWhile"} & set(ops) and "Einsum" not in ops  # attention only in the body
 
 
-def test_learned_prior_makes_neg_elbo_an_nll_upper_bound(binary_batch, tmp_path):
-    model = _model()
-    before = model.forward(binary_batch, seed=0)
+def test_learned_prior_makes_neg_elbo_an_nll_upper_bound(prior_fitted, binary_batch, tmp_path):
+    model, before, _ = prior_fitted
+    before = before["forward"]
     np.testing.assert_allclose(before["kl"], 4 * np.log(12), rtol=1e-6)  # uniform p(z) until fitted
-    model.fit_second_stage(
-        tf.data.Dataset.from_tensor_slices(binary_batch).batch(8), epochs=30, verbose=0, learning_rate=1e-2
-    )
     after = model.forward(binary_batch, seed=0)
     # Reference: the chain rule step by step, each conditional from the prefix alone (as `sample`
     # draws them), so a causal-mask leak in the teacher-forced `log_prob` would show.
