@@ -82,7 +82,7 @@ def test_interrupted_training_resumes_from_last_epoch(tmp_path):
 
 
 class _AverageAt(keras.callbacks.Callback):
-    """Records the averaged weights at the start of epoch 2 (and interrupts there, if asked)."""
+    """Records the averaged weights at the start of epoch 1 (and interrupts there, if asked)."""
 
     def __init__(self, interrupt):
         super().__init__()
@@ -91,7 +91,7 @@ class _AverageAt(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         from keraszoo.training.best import averaged_weights
 
-        if epoch == 2:
+        if epoch == 1:
             self.trained = [v.numpy() for v in self.model.trainable_variables]
             with averaged_weights(self.model):
                 self.average = [v.numpy() for v in self.model.trainable_variables]
@@ -103,7 +103,7 @@ class _AverageAt(keras.callbacks.Callback):
 def test_polyak_averages_survive_a_restart_and_are_what_is_evaluated(tmp_path):
     workdir = str(tmp_path / "run")
     # Under MirroredStrategy over two devices: the averages are mirrored variables.
-    config = _smoke(tmp_path, epochs=3, pictures=False, ema_momentum=0.9, strategy="mirrored",
+    config = _smoke(tmp_path, epochs=2, pictures=False, ema_momentum=0.9, strategy="mirrored",
                     devices=["/cpu:0", "/cpu:1"])  # fmt: skip
     first = _AverageAt(interrupt=True)
     with pytest.raises(KeyboardInterrupt):
