@@ -207,9 +207,9 @@ def test_two_replicas_match_one_on_the_same_global_batch():
 def _annealed_config(recipe):
     # keep_best=False: the saved model is the last epoch's, whose state the test checks.
     config = TrainConfig.from_dict(get_config(recipe, smoke=True)).replace(
-        epochs=4, export_dir=None, pictures=False, keep_best=False
+        epochs=3, export_dir=None, pictures=False, keep_best=False
     )
-    if recipe == "dvae_mnist":  # offline: the embedded digits, and a β schedule that moves in 80 steps
+    if recipe == "dvae_mnist":  # offline: the embedded digits, and a β schedule that moves in 60 steps
         beta = {"initial": 1.0, "maximum": 10.0, "rate": 0.05, "every": 5}
         config = config.replace(dataset="digits", binarize="dynamic", batch_size=64,
                                 model_config={**config.model_config, "beta": beta})  # fmt: skip
