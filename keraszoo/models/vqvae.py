@@ -325,6 +325,8 @@ class VQVAE(ZooModel):
                 FusedAdam(learning_rate),
                 keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             )
+            if self.code_prior.built:  # not in the first traced step, which would then be traced twice
+                self.code_prior.optimizer.build(self.code_prior.trainable_variables)
             if fit is None:
                 history = self.code_prior.fit(pairs, epochs=epochs, verbose=verbose, shuffle=False)
             else:

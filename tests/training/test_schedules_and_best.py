@@ -93,7 +93,7 @@ def test_the_evaluated_model_is_the_best_epoch_and_early_stopping_is_final(tmp_p
     recipe = get_config("gaussian_vae_digits", smoke=True)
     recipe["model_config"].update(objective=objective, num_samples=3)
     config = TrainConfig.from_dict(recipe).replace(
-        epochs=6,
+        epochs=4,
         pictures=False,
         export_dir=str(tmp_path / "exports"),
         learning_rate={"name": "staged", "initial": 0.01, "stages": 3},
@@ -136,6 +136,7 @@ def _averaging_model(momentum):
 
     model = GaussianVAE(**GaussianVAE.example_config())
     model.compile(FusedAdam(1e-2, use_ema=True, ema_momentum=momentum))
+    model.optimizer.build(model.trainable_variables)  # else built in the first step, traced twice
     return model
 
 

@@ -56,7 +56,7 @@ class _Interrupt(keras.callbacks.Callback):
 @pytest.mark.slow
 def test_interrupted_training_resumes_from_last_epoch(tmp_path):
     workdir = str(tmp_path / "run")
-    config = _smoke(tmp_path, epochs=4, export_dir=None, pictures=False)
+    config = _smoke(tmp_path, epochs=3, export_dir=None, pictures=False)
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(config, workdir, callbacks=[_Interrupt()], verbose=0)
     assert [r["epoch"] for r in _history(workdir)] == ["0", "1"]
@@ -66,23 +66,18 @@ def test_interrupted_training_resumes_from_last_epoch(tmp_path):
     results = train_and_evaluate(config, workdir, verbose=0)
     # The run's training time counts both sessions (the manifest's wall_seconds).
     assert results["train_seconds"] == pytest.approx(first["seconds"] + results["train_seconds_this_run"])
-    assert [r["epoch"] for r in _history(workdir)] == [
-        "0",
-        "1",
-        "2",
-        "3",
-    ]  # epochs 0-1 were not repeated
+    assert [r["epoch"] for r in _history(workdir)] == ["0", "1", "2"]  # epochs 0-1 were not repeated
     model = keras.models.load_model(os.path.join(workdir, "model.keras"))
     steps_per_epoch = 1297 // config.batch_size
-    assert int(model.optimizer.iterations.numpy()) == 4 * steps_per_epoch  # optimizer state restored
+    assert int(model.optimizer.iterations.numpy()) == 3 * steps_per_epoch  # optimizer state restored
     # A finished run trains nothing more and evaluates the same weights to the same figures, the
     # family's own (`evaluate`, from a reset noise stream) included.
     again = train_and_evaluate(config, workdir, verbose=0)
-    assert again["test"] == results["test"] and len(_history(workdir)) == 4
+    assert again["test"] == results["test"] and len(_history(workdir)) == 3
 
 
 class _AverageAt(keras.callbacks.Callback):
-    """Records the averaged weights at the start of epoch 2 (and interrupts there, if asked)."""
+    """Records the averaged weights at the start of epoch 1 (and interrupts there, if asked)."""
 
     def __init__(self, interrupt):
         super().__init__()
@@ -91,7 +86,7 @@ class _AverageAt(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         from keraszoo.training.best import averaged_weights
 
-        if epoch == 2:
+        if epoch == 1:
             self.trained = [v.numpy() for v in self.model.trainable_variables]
             with averaged_weights(self.model):
                 self.average = [v.numpy() for v in self.model.trainable_variables]
@@ -103,7 +98,7 @@ class _AverageAt(keras.callbacks.Callback):
 def test_polyak_averages_survive_a_restart_and_are_what_is_evaluated(tmp_path):
     workdir = str(tmp_path / "run")
     # Under MirroredStrategy over two devices: the averages are mirrored variables.
-    config = _smoke(tmp_path, epochs=3, pictures=False, ema_momentum=0.9, strategy="mirrored",
+    config = _smoke(tmp_path, epochs=2, pictures=False, ema_momentum=0.9, strategy="mirrored",
                     devices=["/cpu:0", "/cpu:1"])  # fmt: skip
     first = _AverageAt(interrupt=True)
     with pytest.raises(KeyboardInterrupt):
@@ -134,14 +129,14 @@ def test_a_failing_config_leaves_the_work_directory_usable(tmp_path):
     whose data does not fit writes no config.json, so the corrected command runs in the same
     work directory instead of being refused as "another config"."""
     run = str(tmp_path / "run")
-    typo = _smoke(tmp_path, pictures=False, export_dir=None)
-    typo = typo.replace(model_config={**typo.model_config, "estimator": "reinfroce"})
+    corrected = _smoke(tmp_path, pictures=False, export_dir=None, epochs=1)
+    typo = corrected.replace(model_config={**corrected.model_config, "estimator": "reinfroce"})
     with pytest.raises(ValueError, match="reinfroce"):
         train_and_evaluate(typo, run, verbose=0)
     with pytest.raises(ValueError, match="needs binary data"):
-        train_and_evaluate(_smoke(tmp_path, binarize="none", pictures=False, export_dir=None), run, verbose=0)
+        train_and_evaluate(corrected.replace(binarize="none"), run, verbose=0)
     assert not os.path.exists(os.path.join(run, "config.json"))
-    results = train_and_evaluate(_smoke(tmp_path, pictures=False, export_dir=None), run, verbose=0)
+    results = train_and_evaluate(corrected, run, verbose=0)
     assert np.isfinite(results["test"]["neg_elbo"])
     assert os.path.exists(os.path.join(run, "config.json"))
 
@@ -207,9 +202,9 @@ def test_two_replicas_match_one_on_the_same_global_batch():
 def _annealed_config(recipe):
     # keep_best=False: the saved model is the last epoch's, whose state the test checks.
     config = TrainConfig.from_dict(get_config(recipe, smoke=True)).replace(
-        epochs=4, export_dir=None, pictures=False, keep_best=False
+        epochs=3, export_dir=None, pictures=False, keep_best=False
     )
-    if recipe == "dvae_mnist":  # offline: the embedded digits, and a β schedule that moves in 80 steps
+    if recipe == "dvae_mnist":  # offline: the embedded digits, and a β schedule that moves in 60 steps
         beta = {"initial": 1.0, "maximum": 10.0, "rate": 0.05, "every": 5}
         config = config.replace(dataset="digits", binarize="dynamic", batch_size=64,
                                 model_config={**config.model_config, "beta": beta})  # fmt: skip
