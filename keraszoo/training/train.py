@@ -150,8 +150,6 @@ class KerasLoop:
 
     def fit(self, model, train_ds, val_ds, epochs, keep, callbacks, workdir, history_csv, verbose, config):
         """Trains `epochs` (resuming from `workdir`); `keep`: KeepBest, run before the epoch's backup."""
-        with self.strategy.scope():  # built here, not in the first traced train step: a tf.function
-            model.optimizer.build(model.trainable_variables)  # that creates variables is traced twice
         # Our pipeline shuffles; `shuffle=False` stops Keras warning that it cannot shuffle a Dataset.
         model.fit(
             train_ds,
