@@ -15,6 +15,10 @@ import tensorflow as tf  # noqa: E402
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
+from keraszoo._cli import freeze_at_exit  # noqa: E402
+
+freeze_at_exit()  # pytest exits as the commands do: without a CPU-second of garbage collections
+
 SHARED_NPZ = os.environ.get(
     "KERASZOO_BINARIZED_MNIST",
     os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "binarized_mnist.npz"),

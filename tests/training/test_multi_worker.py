@@ -134,9 +134,11 @@ SHARED = pytest.mark.xdist_group("multi_worker_cluster")  # `make test` runs the
 DRIVER = """
 import json, sys, tempfile
 from tensorflow.python.eager.polymorphic_function import polymorphic_function
+from keraszoo._cli import freeze_at_exit
 from keraszoo.recipes.train import main
 from keraszoo.training import train
 strategy = train.multi_worker_strategy()  # TensorFlow's rule: one, before any other TF work
+freeze_at_exit()  # exits as the command does
 train.make_strategy = lambda config: strategy
 for recipe, argv, temporary in json.load(open(sys.argv[1])):
     tempfile.tempdir = temporary
