@@ -31,9 +31,11 @@ def _fixed_initial_weights(monkeypatch):
     kernel cache, to restart the streams of unseeded stateful random ops: every test would then
     re-create each op kernel and re-optimise each function it runs (TFP's included), about half
     the CPU of a small model's test. The cache is kept: Keras initialisers draw from the seeds
-    reset here, and keraszoo and its tests draw every other random number from stateless ops."""
-    monkeypatch.setattr(pywrap_tfe, "TFE_ContextClearCaches", lambda handle: None)
-    keras.utils.set_random_seed(0)
+    reset here and keraszoo draws from stateless ops; only an unseeded stateful op in a test
+    (tf.random.normal) now draws what follows the earlier tests' draws in the process."""
+    with monkeypatch.context() as patched:  # for this call only
+        patched.setattr(pywrap_tfe, "TFE_ContextClearCaches", lambda handle: None)
+        keras.utils.set_random_seed(0)
 
 
 @pytest.fixture
