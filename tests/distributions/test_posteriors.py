@@ -4,6 +4,7 @@ KS against scipy's CDF), Monte Carlo KLs against exact KLs from the floor of the
 large values, finite non-zero gradients, and the prior/support rules."""
 
 import decimal
+import functools
 
 import keras
 import numpy as np
@@ -25,6 +26,7 @@ from keraszoo.distributions import (
 from keraszoo.distributions.posteriors import (
     _CONTAINED_IN,
     PRIOR_FAMILY_PARAMS,
+    STUDENT_T_DF,
     _log1m_exp_neg_exp,
     _log1mexp,
     _log_gamma,
@@ -90,6 +92,9 @@ def _raw(family):
     return np.concatenate(chunks)[None].astype("float64")
 
 
+# One model per configuration and process: the tests pass the encoder output `raw` themselves and
+# use the model's posterior, prior and sampler alone, which read no weights and change no state.
+@functools.cache
 def _model(name, **kw):
     return ContinuousVAE(
         data_shape=(4,),
@@ -100,6 +105,12 @@ def _model(name, **kw):
         dtype="float64",
         **kw,
     )
+
+
+@functools.cache
+def _float32_model(name, **kw):
+    """The float32 model of `name` (cached as `_model` is)."""
+    return ContinuousVAE(data_shape=(4,), latent_dim=L, posterior=name, likelihood="gaussian", **kw)
 
 
 def _params(model, raw):
@@ -285,13 +296,7 @@ def test_log_q_at_samples_matches_the_exact_density_for_extreme_float32_paramete
     # Concentrations ≈ 0.05 put float32 z on the edge of the support (z = 1.0 or 0.0) for a
     # large share of the draws; the coordinate y stays finite, and log q(y) and log p(y) in
     # float32 match the density of z evaluated exactly (decimal arithmetic) at the same y.
-    model = ContinuousVAE(
-        data_shape=(4,),
-        latent_dim=L,
-        posterior=name,
-        likelihood="gaussian",
-        encoder={"name": "mlp", "hidden_units": [8]},
-    )
+    model = _float32_model(name)
     raw = tf.fill([1, len(model.family.params) * L], -3.0)  # concentrations ≈ 0.05
     q = model.posterior(raw)
     y = model.sample_posterior(q, raw, tf.constant([0, 9], tf.int32), 20_000)[:, 0]
@@ -510,9 +515,7 @@ def test_monte_carlo_kl_matches_the_exact_kl_from_the_floor_to_large_parameters(
     # standard errors (plus float32 rounding, 1e-5 relative) of the exact KL. Before the fix,
     # Beta(2.2e-4, 2.2e-4) gave 4.7 nats per dimension instead of 4535, Kumaraswamy(1.06e-4, 10)
     # −52 instead of 27 584.
-    model = ContinuousVAE(
-        data_shape=(4,), latent_dim=L, posterior=name, likelihood="gaussian", kl="monte_carlo"
-    )
+    model = _float32_model(name, kl="monte_carlo")
     raw = _extreme_raw(model.family, values)
     q = model.posterior(raw)
     y = model.sample_posterior(q, raw, tf.constant([7, 8], tf.int32), 40_000)
@@ -531,6 +534,17 @@ def test_monte_carlo_kl_matches_the_exact_kl_from_the_floor_to_large_parameters(
     assert abs(mc.mean() - exact) < 4 * se + 1e-5 * abs(exact), (mc.mean(), exact, se)
 
 
+# The priors of a larger support than the posteriors' below, in scipy (checked against PRIORS).
+PRIOR_SCIPY = {
+    "normal": stats.norm(),
+    "gamma": stats.gamma(1.0),
+    "lognormal": stats.lognorm(1.0),
+    "exponential": stats.expon(),
+    "laplace": stats.laplace(),
+    "student_t": stats.t(STUDENT_T_DF),
+}
+
+
 @pytest.mark.parametrize(
     "name, prior",
     [("beta", "normal"), ("beta", "gamma"), ("beta", "lognormal"), ("kumaraswamy", "exponential"),
@@ -543,15 +557,19 @@ def test_monte_carlo_kl_to_a_prior_of_larger_support_matches_quadrature(name, pr
     q, y = _samples(model, raw, n=40_000, seed=(3, 3))
     mc = (q.log_prob(y) - model.latent_prior().log_prob(y)).numpy()
     params = _params(model, raw)
-    # The prior's density at one point per call of the integrand: traced once (~10x an eager call).
-    log_prior = tf.function(
-        PRIORS[prior][1](tf.zeros([], tf.float64)).log_prob, input_signature=[tf.TensorSpec([], tf.float64)]
+    # The prior's density in the integrand (one point per call) is scipy's, the model's prior's
+    # checked here on a grid of q's support: a TensorFlow call per point cost ~10× the test.
+    upper = 1.0 if model.family.support == "unit" else np.inf
+    grid = np.linspace(0.01, 0.99, 9) if upper == 1.0 else np.geomspace(1e-3, 50.0, 9)
+    np.testing.assert_allclose(
+        PRIOR_SCIPY[prior].logpdf(grid),
+        PRIORS[prior][1](tf.zeros([], tf.float64)).log_prob(grid).numpy(),
+        rtol=1e-10,
     )
     exact = 0.0
     for j in range(L):
         qz = SCIPY[name]({k: v[j] for k, v in params.items()})
-        upper = 1.0 if model.family.support == "unit" else np.inf
-        integrand = lambda z, qz=qz: np.exp(qz.logpdf(z)) * (qz.logpdf(z) - log_prior(z).numpy())  # noqa: E731
+        integrand = lambda z, qz=qz: np.exp(qz.logpdf(z)) * (qz.logpdf(z) - PRIOR_SCIPY[prior].logpdf(z))  # noqa: E731
         exact += integrate.quad(integrand, 0.0, upper, limit=200)[0]
     assert abs(mc.mean() - exact) < 4 * mc.std() / np.sqrt(mc.size), (mc.mean(), exact)
 

@@ -148,21 +148,24 @@ def test_estimator_argument_errors():
 
 
 @pytest.mark.parametrize(
-    "config, learning_rate",
+    "config, learning_rate, run_eagerly",
     [
-        ({"posterior": "kumaraswamy"}, 0.1),  # a transformed family (inverse CDF)
-        # The all-reduced moving-average baseline; a small step, as REINFORCE's large gradients
-        # amplify float32 summation-order differences between 1 and 2 replicas.
-        ({"posterior": "gaussian", "estimator": "reinforce", "baseline": "moving_average"}, 1e-3),
+        # A transformed family (inverse CDF). Eager: tracing its step twice cost most of this
+        # file; its traced step is run in test_every_family_trains_samples_and_round_trips, and
+        # a traced two-replica step in tests/training/test_train.py.
+        ({"posterior": "kumaraswamy"}, 0.1, True),
+        # The all-reduced moving-average baseline, traced; a small step, as REINFORCE's large
+        # gradients amplify float32 summation-order differences between 1 and 2 replicas.
+        ({"posterior": "gaussian", "estimator": "reinforce", "baseline": "moving_average"}, 1e-3, False),
     ],
 )
-def test_two_replicas_match_one(config, learning_rate):
+def test_two_replicas_match_one(config, learning_rate, run_eagerly):
     x = (np.random.default_rng(0).random((16, 8, 8, 1)) > 0.5).astype("float32")
     weights, result = None, {}
     for devices in (["/cpu:0"], ["/cpu:0", "/cpu:1"]):
         with mirrored_strategy(devices).scope():
             model = ContinuousVAE(**small_vae_config(**config))
-            model.compile(keras.optimizers.SGD(learning_rate))
+            model.compile(keras.optimizers.SGD(learning_rate), run_eagerly=run_eagerly)
         weights = weights or model.get_weights()
         model.set_weights(weights)
         model.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=2, verbose=0, shuffle=False)
