@@ -52,18 +52,14 @@ def ship(workdir: str, export: str, exports: str, description: str | None = None
     version = max(list_versions(exports, name), default=0) + 1
     target = os.path.join(exports, name, str(version))
     shutil.copytree(export, target)
-    edited = False
     if version != manifest["version"]:  # the manifest records the version it is served as
         manifest["shipped_from_version"] = manifest["version"]
         manifest["version"] = version
-        edited = True
     if description is not None and description != manifest["description"]:
         manifest["description_at_training"] = manifest["description"]
         manifest["description"] = manifest["training"]["config"]["description"] = description
-        edited = True
-    if edited:
-        with open(os.path.join(target, MANIFEST), "w") as f:
-            json.dump(manifest, f, indent=2)
+    with open(os.path.join(target, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=2)
     make_portable(target)
     drop_keras_copy(target)
     add_warmup(target)

@@ -67,7 +67,23 @@ def data_mean(data, data_shape: tuple[int, ...]) -> tf.Tensor:
     return total / count
 
 
-class ZooModel(keras.Model):
+class OptimizerBuiltFirst(keras.Model):
+    """A Keras model whose first `fit` traces its train step once. Keras (TF backend, no
+    distribution strategy) leaves the optimizer unbuilt until the train step is traced; the slot
+    variables it then creates make tf.function trace the step a second time. Built before the
+    train function is made (as Keras does under a strategy), when every layer is already built."""
+
+    def make_train_function(self, force=False):
+        if (
+            self.optimizer is not None
+            and not self.optimizer.built
+            and all(layer.built for layer in self._flatten_layers())
+        ):
+            self.optimizer.build(self.trainable_variables)
+        return super().make_train_function(force)
+
+
+class ZooModel(OptimizerBuiltFirst):
     """Base class of every zoo model: one interface for training, export and serving.
 
     Args:
@@ -253,15 +269,6 @@ class ZooModel(keras.Model):
                 "with jit_compile=False.",
                 stacklevel=2,
             )
-        # Keras (TF backend, no distribution strategy) leaves the optimizer unbuilt until the train
-        # step is traced; the slot variables it then creates make tf.function trace the step twice.
-        # Built here (as Keras does under a strategy), the step is traced once.
-        if (
-            self.optimizer is not None
-            and not self.optimizer.built
-            and all(layer.built for layer in self._flatten_layers())
-        ):
-            self.optimizer.build(self.trainable_variables)
         return super().make_train_function(force)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

@@ -28,7 +28,7 @@ import tensorflow as tf
 from keraszoo._checks import check_positive
 from keraszoo.layers import normalize_backbone, spatial_grid
 from keraszoo.layers.vector_quantizer import VectorQuantizer, VectorQuantizerEMA, usage_perplexity
-from keraszoo.models.base import ZooModel, check_batch
+from keraszoo.models.base import OptimizerBuiltFirst, ZooModel, check_batch
 from keraszoo.models.registry import register_model
 from keraszoo.optimizers import FusedAdam
 from keraszoo.random import as_seed
@@ -80,7 +80,7 @@ class DeadCodes(CodeUsage):
 
 
 @keras.saving.register_keras_serializable(package="keraszoo")
-class CodePrior(keras.Model):
+class CodePrior(OptimizerBuiltFirst):
     """A small causal transformer p(k_1..k_L) = Π_t p(k_t | k_<t) over code indices (raster order)."""
 
     def __init__(
@@ -325,8 +325,6 @@ class VQVAE(ZooModel):
                 FusedAdam(learning_rate),
                 keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             )
-            if self.code_prior.built:  # not in the first traced step, which would then be traced twice
-                self.code_prior.optimizer.build(self.code_prior.trainable_variables)
             if fit is None:
                 history = self.code_prior.fit(pairs, epochs=epochs, verbose=verbose, shuffle=False)
             else:

@@ -95,22 +95,16 @@ def _raw(family):
 # One model per configuration and process: the tests pass the encoder output `raw` themselves and
 # use the model's posterior, prior and sampler alone, which read no weights and change no state.
 @functools.cache
-def _model(name, **kw):
+def _model(name, dtype="float64", **kw):
     return ContinuousVAE(
         data_shape=(4,),
         latent_dim=L,
         posterior=name,
         likelihood="gaussian",
         encoder={"name": "mlp", "hidden_units": [8]},
-        dtype="float64",
+        dtype=dtype,
         **kw,
     )
-
-
-@functools.cache
-def _float32_model(name, **kw):
-    """The float32 model of `name` (cached as `_model` is)."""
-    return ContinuousVAE(data_shape=(4,), latent_dim=L, posterior=name, likelihood="gaussian", **kw)
 
 
 def _params(model, raw):
@@ -296,7 +290,7 @@ def test_log_q_at_samples_matches_the_exact_density_for_extreme_float32_paramete
     # Concentrations ≈ 0.05 put float32 z on the edge of the support (z = 1.0 or 0.0) for a
     # large share of the draws; the coordinate y stays finite, and log q(y) and log p(y) in
     # float32 match the density of z evaluated exactly (decimal arithmetic) at the same y.
-    model = _float32_model(name)
+    model = _model(name, dtype="float32")
     raw = tf.fill([1, len(model.family.params) * L], -3.0)  # concentrations ≈ 0.05
     q = model.posterior(raw)
     y = model.sample_posterior(q, raw, tf.constant([0, 9], tf.int32), 20_000)[:, 0]
@@ -515,7 +509,7 @@ def test_monte_carlo_kl_matches_the_exact_kl_from_the_floor_to_large_parameters(
     # standard errors (plus float32 rounding, 1e-5 relative) of the exact KL. Before the fix,
     # Beta(2.2e-4, 2.2e-4) gave 4.7 nats per dimension instead of 4535, Kumaraswamy(1.06e-4, 10)
     # −52 instead of 27 584.
-    model = _float32_model(name, kl="monte_carlo")
+    model = _model(name, dtype="float32", kl="monte_carlo")
     raw = _extreme_raw(model.family, values)
     q = model.posterior(raw)
     y = model.sample_posterior(q, raw, tf.constant([7, 8], tf.int32), 40_000)

@@ -31,7 +31,6 @@ def _train(optimizer, strategy, binary_batch, steps=15):
     with strategy.scope():
         model = GaussianVAE(**small_vae_config())
         model.compile(optimizer(make_learning_rate({"name": "staged", "initial": 1e-2, "stages": 3}, 5)))
-        model.optimizer.build(model.trainable_variables)  # else built in the first step, traced twice
     data = tf.data.Dataset.from_tensor_slices(binary_batch).repeat().batch(8)
     model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
     return model

@@ -136,7 +136,6 @@ def _averaging_model(momentum):
 
     model = GaussianVAE(**GaussianVAE.example_config())
     model.compile(FusedAdam(1e-2, use_ema=True, ema_momentum=momentum))
-    model.optimizer.build(model.trainable_variables)  # else built in the first step, traced twice
     return model
 
 
